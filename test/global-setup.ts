@@ -1,0 +1,8 @@
+import { describeAdapter, requestNodeAdapter } from './helpers/webgpu-node';
+
+// Runs once per `vitest run`: names the adapter every GPU test will execute on, and fails the whole run (rather
+// than letting GPU tests skip) when there is none.
+export default async function setup(): Promise<void> {
+  const adapter = await requestNodeAdapter();
+  console.log(`[webgpu-radam tests] WebGPU adapter: ${describeAdapter(adapter)}`);
+}
