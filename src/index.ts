@@ -1,3 +1,4 @@
+export { createAdam, createAdamW, createRAdam, createSGD } from './create';
 export {
   BufferBindingError,
   OptimizerConfigError,
@@ -6,6 +7,15 @@ export {
   WebGPURadamError,
 } from './errors';
 export { foldWorkgroups } from './grid';
+export type { ExecutionOptions, FusedOptimizer, ParamSpec } from './optimizer';
+export {
+  type AdamOptions,
+  RADAM_PRESETS,
+  type RAdamOptions,
+  type RAdamPreset,
+  type SgdOptions,
+} from './options';
+export type { Branch, StepInfo } from './step-scalars';
 export {
   createStreamKernel,
   type StreamKernel,
