@@ -115,7 +115,7 @@ export async function runGoldenCase(
   const stepInfoByT = new Map(golden.expected.stepInfo.map((info) => [info.t, info]));
   const branchMismatches: string[] = [];
   const gradStaging = new Float32Array(n);
-  let current = Float32Array.from(params0);
+  let current: Float32Array = Float32Array.from(params0);
   const lastStep = Math.max(...golden.expected.atSteps);
 
   for (let t = 1; t <= lastStep; t++) {
