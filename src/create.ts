@@ -40,7 +40,7 @@ function adaptiveDefinition(name: string, hp: AdaptiveHyperParameters) {
  * device.queue.submit([encoder.finish()]);
  * ```
  */
-export function createRAdam(
+export async function createRAdam(
   device: GPUDevice,
   params: readonly ParamSpec[],
   options: RAdamOptions = {},
@@ -51,7 +51,7 @@ export function createRAdam(
 }
 
 /** torch.optim.Adam: L2 weight decay folded into the gradient, eps added to the bias-corrected sqrt(v). */
-export function createAdam(
+export async function createAdam(
   device: GPUDevice,
   params: readonly ParamSpec[],
   options: AdamOptions = {},
@@ -62,7 +62,7 @@ export function createAdam(
 }
 
 /** torch.optim.AdamW: p *= 1 - lr*wd before the Adam step (default weightDecay 1e-2). */
-export function createAdamW(
+export async function createAdamW(
   device: GPUDevice,
   params: readonly ParamSpec[],
   options: AdamOptions = {},
@@ -73,7 +73,7 @@ export function createAdamW(
 }
 
 /** torch.optim.SGD with momentum, dampening and Nesterov; keeps one state buffer (momentum_buffer). */
-export function createSGD(
+export async function createSGD(
   device: GPUDevice,
   params: readonly ParamSpec[],
   options: SgdOptions = {},

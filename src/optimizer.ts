@@ -627,7 +627,6 @@ async function probeUnits(
     for (const unit of subset) {
       pass.setPipeline(unit.pipeline);
       pass.setBindGroup(0, unit.bindGroup, dynamicOffsets);
-      pass.dispatchWorkgroups(0);
     }
     pass.end();
     device.queue.submit([encoder.finish()]);

@@ -1,0 +1,121 @@
+// Float64 reference implementations written straight from the update rules in ../shared/RADAM.md and the torch
+// docs, deliberately independent of src/step-scalars.ts (no shared code), so the GPU is checked against a
+// second transcription of the math rather than against itself.
+
+export interface RAdamReferenceOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  decoupled: boolean;
+  maximize: boolean;
+  threshold: number;
+  inclusive: boolean;
+  epsOnCorrected: boolean;
+  degeneratedToSgd: boolean;
+}
+
+export interface MomentState {
+  params: Float64Array;
+  m: Float64Array;
+  v: Float64Array;
+  step: number;
+}
+
+export function newState(params: ArrayLike<number>): MomentState {
+  const n = params.length;
+  return { params: Float64Array.from(params), m: new Float64Array(n), v: new Float64Array(n), step: 0 };
+}
+
+/** One RAdam step in float64; returns which branch ran. */
+export function radamReferenceStep(
+  state: MomentState,
+  grad: ArrayLike<number>,
+  o: RAdamReferenceOptions,
+): 'adaptive' | 'sgd' | 'none' {
+  const t = ++state.step;
+  const bc1 = 1 - o.beta1 ** t;
+  const bc2 = 1 - o.beta2 ** t;
+  const rhoInf = 2 / (1 - o.beta2) - 1;
+  const rhoT = rhoInf - (2 * t * o.beta2 ** t) / bc2;
+  const adaptive = o.inclusive ? rhoT >= o.threshold : rhoT > o.threshold;
+  const branch = adaptive ? 'adaptive' : o.degeneratedToSgd ? 'sgd' : 'none';
+  const rect = adaptive
+    ? Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT))
+    : 0;
+  const { params, m, v } = state;
+  for (let i = 0; i < params.length; i++) {
+    let g = o.maximize ? -grad[i]! : grad[i]!;
+    if (!o.decoupled) g += o.weightDecay * params[i]!;
+    m[i] = o.beta1 * m[i]! + (1 - o.beta1) * g;
+    v[i] = o.beta2 * v[i]! + (1 - o.beta2) * g * g;
+    if (branch === 'none') continue;
+    if (o.decoupled) params[i] = params[i]! * (1 - o.lr * o.weightDecay);
+    const mHat = m[i]! / bc1;
+    if (branch === 'sgd') {
+      params[i] = params[i]! - o.lr * mHat;
+    } else {
+      const denom = o.epsOnCorrected
+        ? Math.sqrt(v[i]! / bc2) + o.eps
+        : Math.sqrt(v[i]!) / Math.sqrt(bc2) + o.eps / Math.sqrt(bc2);
+      params[i] = params[i]! - o.lr * rect * (mHat / denom);
+    }
+  }
+  return branch;
+}
+
+export interface AdamReferenceOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  decoupled: boolean;
+  maximize: boolean;
+}
+
+/** torch.optim.Adam / AdamW (amsgrad off) in float64. */
+export function adamReferenceStep(
+  state: MomentState,
+  grad: ArrayLike<number>,
+  o: AdamReferenceOptions,
+): void {
+  const t = ++state.step;
+  const bc1 = 1 - o.beta1 ** t;
+  const bc2 = 1 - o.beta2 ** t;
+  const { params, m, v } = state;
+  for (let i = 0; i < params.length; i++) {
+    let g = o.maximize ? -grad[i]! : grad[i]!;
+    if (o.decoupled) params[i] = params[i]! * (1 - o.lr * o.weightDecay);
+    else g += o.weightDecay * params[i]!;
+    m[i] = o.beta1 * m[i]! + (1 - o.beta1) * g;
+    v[i] = o.beta2 * v[i]! + (1 - o.beta2) * g * g;
+    const denom = Math.sqrt(v[i]!) / Math.sqrt(bc2) + o.eps;
+    params[i] = params[i]! - (o.lr / bc1) * (m[i]! / denom);
+  }
+}
+
+export interface SgdReferenceOptions {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  nesterov: boolean;
+  weightDecay: number;
+  maximize: boolean;
+}
+
+/** torch.optim.SGD in float64; `m` holds momentum_buffer. */
+export function sgdReferenceStep(state: MomentState, grad: ArrayLike<number>, o: SgdReferenceOptions): void {
+  const t = ++state.step;
+  const { params, m } = state;
+  for (let i = 0; i < params.length; i++) {
+    let d = o.maximize ? -grad[i]! : grad[i]!;
+    d += o.weightDecay * params[i]!;
+    if (o.momentum !== 0) {
+      m[i] = t === 1 ? d : o.momentum * m[i]! + (1 - o.dampening) * d;
+      d = o.nesterov ? d + o.momentum * m[i]! : m[i]!;
+    }
+    params[i] = params[i]! - o.lr * d;
+  }
+}
