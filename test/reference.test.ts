@@ -44,11 +44,11 @@ function worstError(got: Float32Array, expected: Float64Array): number {
 interface Harness {
   param: GPUBuffer;
   grad: GPUBuffer;
-  gradValues: Float32Array;
+  gradValues: Float32Array<ArrayBuffer>;
   nextGrad: () => void;
 }
 
-function harness(n: number, seed: number): Harness & { initial: Float32Array } {
+function harness(n: number, seed: number): Harness & { initial: Float32Array<ArrayBuffer> } {
   const random = mulberry32(seed);
   const initial = Float32Array.from({ length: n }, () => 2 * random() - 1);
   const gradValues = new Float32Array(n);
