@@ -1,0 +1,46 @@
+// The golden cases on the second WebGPU implementation: wgpu + naga (the stack of Firefox and Deno), through
+// the built package (dist/index.js), so WGSL that only Dawn/Tint accepts fails here. Run by `npm run test:wgpu`.
+import { basename } from 'node:path';
+import * as api from '../../dist/index.js';
+import { listGoldenFiles, loadGoldenCase } from '../helpers/golden';
+import { type Layout, runGoldenCase } from '../helpers/golden-runner';
+
+const adapter = await navigator.gpu.requestAdapter();
+if (!adapter) {
+  console.error('No WebGPU adapter in Deno: install chromium + libvulkan1 and set VK_ICD_FILENAMES to SwiftShader');
+  Deno.exit(1);
+}
+const info = adapter.info;
+console.log(`[wgpu] adapter: ${[info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ')}`);
+const device = await adapter.requestDevice();
+device.addEventListener('uncapturederror', (event) => {
+  console.error(`[wgpu uncaptured error] ${(event as GPUUncapturedErrorEvent).error.message}`);
+  failed++;
+});
+
+let passed = 0;
+let failed = 0;
+const layouts: Layout[] = ['separate', 'unaligned'];
+for (const file of listGoldenFiles()) {
+  const golden = loadGoldenCase(file);
+  for (const layout of layouts) {
+    const report = await runGoldenCase(api, device, golden, layout);
+    const problems = [
+      ...report.branchMismatches,
+      ...report.arrays
+        .filter((a) => a.ratioVsF64 > 1 || (golden.expectedF32 && a.ratioVsF32 > 1))
+        .map((a) => `${a.array}: err/allowed vs f64 ${a.ratioVsF64.toFixed(3)}, vs f32 ${a.ratioVsF32.toFixed(3)}`),
+    ];
+    const worst = Math.max(...report.arrays.map((a) => Math.max(a.ratioVsF64, a.ratioVsF32)));
+    if (problems.length === 0) {
+      passed++;
+      console.log(`  ok   ${basename(file)} (${layout}) worst err/allowed ${worst.toFixed(3)}`);
+    } else {
+      failed++;
+      console.log(`  FAIL ${basename(file)} (${layout}): ${problems.join('; ')}`);
+    }
+  }
+}
+device.destroy();
+console.log(`${passed} passed, ${failed} failed`);
+Deno.exit(failed === 0 && passed > 0 ? 0 : 1);
