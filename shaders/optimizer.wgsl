@@ -1,33 +1,40 @@
-// The fused optimizer step: one pass that reads param, grad and the moments once and writes param and the
-// moments once (28 bytes per f32 element with a second moment, 20 without). Every step-dependent quantity
-// (bias corrections, RAdam's rectification, the branch, the learning rate) is computed on the host in float64
-// and arrives as a final f32 factor, so this kernel is the same for RAdam, Adam, AdamW and SGD-momentum and
-// for every step. `Element` is f32 or vec4<f32>, spliced in by the host.
+// The fused optimizer step, in two entry points recorded into one compute pass:
+//   prepare: one invocation per tensor turns the tensor's step count (kept on the GPU) and this call's learning
+//            rate into final per-tensor factors, and advances the count unless the step is skipped;
+//   step:    one workgroup per tile of a tensor reads param, grad and the moments once and writes param and the
+//            moments once (28 bytes per f32 element with a second moment, 20 without).
+// Everything that depends only on the step count and the hyper-parameters (bias corrections, RAdam's rho_t and
+// rectification, the branch) comes from a float64 table computed on the host; only steps beyond that table are
+// computed here in f32. The same kernel serves RAdam, Adam, AdamW and SGD-momentum. `Element` is f32 or vec4<f32>.
 
-// SGD keeps no second moment: with this off, expAvgSq is never read or written (20 bytes per element), and
-// the host binds a 16-byte placeholder there.
+// SGD keeps no second moment: with this off, expAvgSq is never read or written and the host binds a placeholder.
 override HAS_SECOND_MOMENT: bool = true;
+// Whether a gradient-statistics pass (found-inf check, global-norm clipping) ran before this step.
+override GRAD_STATS: bool = false;
 
 const BRANCH_NONE: u32 = 0u;          // moments only (original RAdam before the threshold, degenerated_to_sgd=False)
 const BRANCH_MOMENTUM: u32 = 1u;      // p -= momentumScale * m
 const BRANCH_ADAPTIVE: u32 = 2u;      // p -= adaptiveScale * m / (sqrt(v) + denomEps)
 const BRANCH_NESTEROV: u32 = 3u;      // p -= momentumScale * (g + nesterovMomentum * m)
+const BRANCH_SKIP: u32 = 4u;          // nothing at all: tensor inactive this call, or non-finite gradients
 
-// Where one dispatch's elements live, in `Element` units from the start of each binding. Written once.
-struct Placement {
-  count: u32,
-  paramOffset: u32,
-  gradOffset: u32,
-  stateOffset: u32,
-}
+const KIND_RECTIFIED: u32 = 0u;       // RAdam
+const KIND_ADAPTIVE: u32 = 1u;        // Adam, AdamW
+const KIND_SGD: u32 = 2u;
 
-// One per recorded step (a ring slot addressed by a dynamic offset), so that several steps recorded into one
-// command encoder before a submit each see their own values. Layout mirrored in src/step-scalars.ts.
+const FLAG_MAXIMIZE: u32 = 1u;
+const FLAG_DECOUPLED: u32 = 2u;
+const FLAG_INCLUSIVE_THRESHOLD: u32 = 4u;
+const FLAG_EPS_CORRECTED: u32 = 8u;
+const FLAG_DEGENERATED_TO_SGD: u32 = 16u;
+const FLAG_NESTEROV: u32 = 32u;
+
+// Final factors of one tensor for the current step; mirrored in src/layouts.ts.
 struct StepScalars {
   branch: u32,
-  gradSign: f32,           // -1 when maximizing: applied before L2 weight decay, as torch does
-  l2WeightDecay: f32,      // coupled decay folded into the gradient (0 when decoupled)
-  paramDecay: f32,         // 1 - lr*wd on steps that update p with decoupled decay, else 1
+  gradSign: f32,           // ±(unscale * clip): maximize flips the sign before L2 decay, as torch does
+  l2WeightDecay: f32,
+  paramDecay: f32,         // 1 - lr*wd on updating steps with decoupled decay, else 1
   beta1: f32,              // m = beta1 * m + gradWeight1 * g
   gradWeight1: f32,
   beta2: f32,              // v = beta2 * v + gradWeight2 * g * g
@@ -38,12 +45,169 @@ struct StepScalars {
   nesterovMomentum: f32,
 }
 
-@group(0) @binding(0) var<storage, read_write> params: array<Element>;
-@group(0) @binding(1) var<storage, read> grads: array<Element>;
-@group(0) @binding(2) var<storage, read_write> expAvg: array<Element>;
-@group(0) @binding(3) var<storage, read_write> expAvgSq: array<Element>;
-@group(0) @binding(4) var<uniform> placement: Placement;
-@group(0) @binding(5) var<uniform> scalars: StepScalars;
+// One param group's constant hyper-parameters; mirrored in src/layouts.ts.
+struct GroupConfig {
+  kind: u32,
+  flags: u32,
+  beta1: f32,
+  beta2: f32,
+  oneMinusBeta1: f32,      // (or 1 - dampening for SGD), rounded once from float64
+  oneMinusBeta2: f32,
+  eps: f32,
+  weightDecay: f32,
+  threshold: f32,
+  rhoInf: f32,
+  log2Beta1: f32,
+  log2Beta2: f32,
+  tableStart: u32,         // index of step 1's entry in `stepTable`
+  tableLength: u32,        // steps covered by the table; later steps are computed in f32
+  _pad0: u32,
+  _pad1: u32,
+}
+
+// The lr-free part of step t for one group, from the float64 table or computed in f32.
+struct StepFactors {
+  branch: u32,
+  adaptiveFactor: f32,     // r * sqrt(bc2) / bc1
+  momentumFactor: f32,     // 1 / bc1
+  denomEps: f32,
+}
+
+// Per-call data, one ring slot per recorded step (dynamic offset) so that steps recorded into one encoder before
+// a submit each see their own. Flat u32 words, laid out as the CALL_* constants below say.
+struct CallData { words: array<u32> }
+
+// Written by the gradient-statistics pass; the step is skipped everywhere when `nonFinite` is set.
+struct GradControl {
+  nonFinite: atomic<u32>,
+  clipFactor: f32,
+  gradNorm: f32,
+  lrFactor: f32,
+  completedSteps: u32,
+}
+
+struct Tile {
+  paramOffset: u32,        // in Elements, from the start of each binding
+  gradOffset: u32,
+  stateOffset: u32,
+  count: u32,              // Elements in this tile, <= WORKGROUP_SIZE
+  tensor: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+// ---- prepare ----
+@group(0) @binding(0) var<storage, read> tensorGroups: array<u32>;
+@group(0) @binding(1) var<storage, read> groupConfigs: array<GroupConfig>;
+@group(0) @binding(2) var<storage, read> stepTable: array<StepFactors>;
+@group(0) @binding(3) var<storage, read_write> stepCounts: array<u32>;
+@group(0) @binding(4) var<storage, read_write> preparedScalars: array<StepScalars>;
+@group(0) @binding(5) var<storage, read> call: CallData;
+@group(0) @binding(6) var<storage, read_write> control: GradControl;
+
+// Word offsets into CallData (src/layouts.ts writes them): the gradient unscale factor, the clipping norm, the
+// host's estimate of the step number, then schedule factors for that step and the SCHEDULE_WINDOW - 1 before it
+// (newest first), then each group's base lr, then one active bit per tensor.
+const CALL_INV_SCALE: u32 = 0u;
+const CALL_MAX_NORM: u32 = 1u;
+const CALL_HOST_STEP: u32 = 2u;
+const CALL_SCHEDULE: u32 = 4u;
+const SCHEDULE_WINDOW: u32 = 16u;
+const CALL_GROUP_LR: u32 = 20u;
+
+fn callF32(word: u32) -> f32 {
+  return bitcast<f32>(call.words[word]);
+}
+
+fn computedFactors(config: GroupConfig, t: u32) -> StepFactors {
+  let tf = f32(t);
+  let bc1 = 1.0 - exp2(tf * config.log2Beta1);
+  let beta2PowT = exp2(tf * config.log2Beta2);
+  let bc2 = 1.0 - beta2PowT;
+  var factors = StepFactors(BRANCH_ADAPTIVE, sqrt(bc2) / bc1, 1.0 / bc1, config.eps);
+  if ((config.flags & FLAG_EPS_CORRECTED) != 0u) {
+    factors.denomEps = config.eps * sqrt(bc2);
+  }
+  if (config.kind == KIND_RECTIFIED) {
+    let rhoT = config.rhoInf - 2.0 * tf * beta2PowT / bc2;
+    let inclusive = (config.flags & FLAG_INCLUSIVE_THRESHOLD) != 0u;
+    let adaptive = select(rhoT > config.threshold, rhoT >= config.threshold, inclusive);
+    if (adaptive) {
+      let rect = sqrt((rhoT - 4.0) * (rhoT - 2.0) * config.rhoInf / ((config.rhoInf - 4.0) * (config.rhoInf - 2.0) * rhoT));
+      factors.adaptiveFactor = rect * factors.adaptiveFactor;
+    } else {
+      factors.branch = select(BRANCH_NONE, BRANCH_MOMENTUM, (config.flags & FLAG_DEGENERATED_TO_SGD) != 0u);
+      factors.adaptiveFactor = 0.0;
+    }
+  }
+  return factors;
+}
+
+fn stepFactors(config: GroupConfig, t: u32) -> StepFactors {
+  if (config.kind == KIND_SGD) {
+    return StepFactors(select(BRANCH_MOMENTUM, BRANCH_NESTEROV, (config.flags & FLAG_NESTEROV) != 0u), 0.0, 1.0, 0.0);
+  }
+  if (t <= config.tableLength) {
+    return stepTable[config.tableStart + t - 1u];
+  }
+  return computedFactors(config, t);
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn prepare(@builtin(global_invocation_id) id: vec3<u32>) {
+  let tensor = id.x;
+  if (tensor >= arrayLength(&tensorGroups)) { return; }
+  var skip = false;
+  var clipFactor = 1.0;
+  var lrFactor = callF32(CALL_SCHEDULE);
+  if (GRAD_STATS) {
+    skip = atomicLoad(&control.nonFinite) != 0u;
+    clipFactor = control.clipFactor;
+    lrFactor = control.lrFactor;
+  }
+  let groupCount = arrayLength(&groupConfigs);
+  let maskWord = call.words[CALL_GROUP_LR + groupCount + tensor / 32u];
+  let isActive = (maskWord & (1u << (tensor % 32u))) != 0u;
+  var prepared: StepScalars;
+  if (skip || !isActive) {
+    prepared.branch = BRANCH_SKIP;
+    preparedScalars[tensor] = prepared;
+    return;
+  }
+  let group = tensorGroups[tensor];
+  let config = groupConfigs[group];
+  let t = stepCounts[tensor] + 1u;
+  stepCounts[tensor] = t;
+  let factors = stepFactors(config, t);
+  let lr = callF32(CALL_GROUP_LR + group) * lrFactor;
+  let decoupled = (config.flags & FLAG_DECOUPLED) != 0u;
+
+  prepared.branch = factors.branch;
+  prepared.gradSign = select(1.0, -1.0, (config.flags & FLAG_MAXIMIZE) != 0u) * callF32(CALL_INV_SCALE) * clipFactor;
+  prepared.l2WeightDecay = select(config.weightDecay, 0.0, decoupled);
+  // Decoupled decay belongs to the parameter update: a step that leaves p alone must not decay it either.
+  prepared.paramDecay = select(1.0, 1.0 - lr * config.weightDecay, decoupled && factors.branch != BRANCH_NONE);
+  prepared.beta1 = config.beta1;
+  // torch's SGD starts its momentum buffer as a copy of the first gradient (no dampening).
+  prepared.gradWeight1 = select(config.oneMinusBeta1, 1.0, config.kind == KIND_SGD && t == 1u);
+  prepared.beta2 = config.beta2;
+  prepared.gradWeight2 = config.oneMinusBeta2;
+  prepared.adaptiveScale = lr * factors.adaptiveFactor;
+  prepared.denomEps = factors.denomEps;
+  prepared.momentumScale = lr * factors.momentumFactor;
+  prepared.nesterovMomentum = select(0.0, config.beta1, factors.branch == BRANCH_NESTEROV);
+  preparedScalars[tensor] = prepared;
+}
+
+// ---- step ----
+// Binding numbers differ from prepare's so both entry points live in one module with their own layouts.
+@group(0) @binding(8) var<storage, read_write> params: array<Element>;
+@group(0) @binding(9) var<storage, read> grads: array<Element>;
+@group(0) @binding(10) var<storage, read_write> expAvg: array<Element>;
+@group(0) @binding(11) var<storage, read_write> expAvgSq: array<Element>;
+@group(0) @binding(12) var<storage, read> tiles: array<Tile>;
+@group(0) @binding(13) var<storage, read> tensorScalars: array<StepScalars>;
 
 struct Updated {
   param: Element,
@@ -51,25 +215,24 @@ struct Updated {
   expAvgSq: Element,
 }
 
-fn updateElement(param: Element, rawGrad: Element, m: Element, v: Element) -> Updated {
-  var grad = rawGrad * scalars.gradSign;
+fn updateElement(s: StepScalars, param: Element, rawGrad: Element, m: Element, v: Element) -> Updated {
+  var grad = rawGrad * s.gradSign;
   // Skipping the multiply keeps zero-decay steps exact even where param is ±Inf.
-  if (scalars.l2WeightDecay != 0.0) {
-    grad = grad + scalars.l2WeightDecay * param;
+  if (s.l2WeightDecay != 0.0) {
+    grad = grad + s.l2WeightDecay * param;
   }
-  let nextM = scalars.beta1 * m + scalars.gradWeight1 * grad;
-  let nextV = scalars.beta2 * v + scalars.gradWeight2 * grad * grad;
-
+  let nextM = s.beta1 * m + s.gradWeight1 * grad;
+  let nextV = s.beta2 * v + s.gradWeight2 * grad * grad;
   var nextParam = param;
-  switch (scalars.branch) {
+  switch (s.branch) {
     case BRANCH_ADAPTIVE: {
-      nextParam = param * scalars.paramDecay - scalars.adaptiveScale * nextM / (sqrt(nextV) + scalars.denomEps);
+      nextParam = param * s.paramDecay - s.adaptiveScale * nextM / (sqrt(nextV) + s.denomEps);
     }
     case BRANCH_MOMENTUM: {
-      nextParam = param * scalars.paramDecay - scalars.momentumScale * nextM;
+      nextParam = param * s.paramDecay - s.momentumScale * nextM;
     }
     case BRANCH_NESTEROV: {
-      nextParam = param * scalars.paramDecay - scalars.momentumScale * (grad + scalars.nesterovMomentum * nextM);
+      nextParam = param * s.paramDecay - s.momentumScale * (grad + s.nesterovMomentum * nextM);
     }
     default: {}
   }
@@ -82,14 +245,17 @@ fn step(
   @builtin(local_invocation_index) localIndex: u32,
   @builtin(num_workgroups) numWorkgroups: vec3<u32>,
 ) {
-  let i = flatInvocationIndex(workgroupId, localIndex, numWorkgroups);
-  if (i >= placement.count) { return; }
-  let p = placement.paramOffset + i;
-  let s = placement.stateOffset + i;
+  let tileIndex = workgroupId.y * numWorkgroups.x + workgroupId.x;
+  if (tileIndex >= arrayLength(&tiles)) { return; }
+  let tile = tiles[tileIndex];
+  let s = tensorScalars[tile.tensor];
+  if (s.branch == BRANCH_SKIP || localIndex >= tile.count) { return; }
+  let p = tile.paramOffset + localIndex;
+  let k = tile.stateOffset + localIndex;
   var v = Element(0.0);
-  if (HAS_SECOND_MOMENT) { v = expAvgSq[s]; }
-  let updated = updateElement(params[p], grads[placement.gradOffset + i], expAvg[s], v);
+  if (HAS_SECOND_MOMENT) { v = expAvgSq[k]; }
+  let updated = updateElement(s, params[p], grads[tile.gradOffset + localIndex], expAvg[k], v);
   params[p] = updated.param;
-  expAvg[s] = updated.expAvg;
-  if (HAS_SECOND_MOMENT) { expAvgSq[s] = updated.expAvgSq; }
+  expAvg[k] = updated.expAvg;
+  if (HAS_SECOND_MOMENT) { expAvgSq[k] = updated.expAvgSq; }
 }

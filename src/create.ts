@@ -1,4 +1,5 @@
-import { type ExecutionOptions, FusedOptimizer, type ParamSpec } from './optimizer';
+import { OptimizerConfigError } from './errors';
+import { type ExecutionOptions, FusedOptimizer, type ResolvedGroup, type TrainingOptions } from './optimizer';
 import {
   type AdamOptions,
   type RAdamOptions,
@@ -7,23 +8,89 @@ import {
   resolveSgdOptions,
   type SgdOptions,
 } from './options';
-import {
-  type AdaptiveHyperParameters,
-  adaptiveStepScalars,
-  type SgdHyperParameters,
-  sgdStepScalars,
-} from './step-scalars';
+import type { ParamSpec } from './params';
+import type { GroupHyperParameters } from './step-scalars';
 
-function adaptiveDefinition(name: string, hp: AdaptiveHyperParameters) {
-  return {
-    name,
-    hasSecondMoment: true,
-    rule: adaptiveStepScalars.bind(null, hp),
-    getLr: () => hp.lr,
-    setLr: (lr: number) => {
-      hp.lr = lr;
-    },
-  };
+/** A param group, torch style: its tensors plus hyper-parameters that override the optimizer's defaults. */
+export type ParamGroup<Options> = Options & { params: readonly ParamSpec[] };
+
+/** Either one list of tensors (one group) or a list of param groups. */
+export type ParamsOrGroups<Options> = readonly ParamSpec[] | readonly ParamGroup<Options>[];
+
+const TRAINING_KEYS = ['schedule', 'skipNonFinite', 'maxGradNorm', 'gradScale'] as const;
+
+function isGroupList<Options>(list: ParamsOrGroups<Options>): list is readonly ParamGroup<Options>[] {
+  return (
+    list.length > 0 && list.every((entry) => typeof entry === 'object' && entry !== null && 'params' in entry)
+  );
+}
+
+function splitTraining<Options extends object>(
+  options: Options & TrainingOptions,
+): [TrainingOptions, Options] {
+  if (typeof options !== 'object' || options === null) {
+    throw new OptimizerConfigError('options', `Invalid options: ${String(options)} (expected an object)`);
+  }
+  const training: Record<string, unknown> = {};
+  const rest: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if ((TRAINING_KEYS as readonly string[]).includes(key)) training[key] = value;
+    else rest[key] = value;
+  }
+  return [training as TrainingOptions, rest as Options];
+}
+
+function resolveGroups<Options extends object>(
+  paramsOrGroups: ParamsOrGroups<Options>,
+  defaults: Options,
+  resolve: (options: Options) => GroupHyperParameters,
+): ResolvedGroup[] {
+  if (!Array.isArray(paramsOrGroups)) {
+    throw new OptimizerConfigError(
+      'params',
+      `Invalid params: ${String(paramsOrGroups)} (expected an array of { param, grad, length } or of param groups)`,
+    );
+  }
+  if (!isGroupList(paramsOrGroups)) {
+    const params = paramsOrGroups as readonly ParamSpec[];
+    return [{ hp: resolve(defaults), params, fields: params.map((_, i) => `params[${i}]`) }];
+  }
+  return paramsOrGroups.map((group, g) => {
+    const { params, ...overrides } = group;
+    if (!Array.isArray(params)) {
+      throw new OptimizerConfigError(
+        `paramGroups[${g}].params`,
+        `Invalid paramGroups[${g}].params: expected an array`,
+      );
+    }
+    let hp: GroupHyperParameters;
+    try {
+      hp = resolve({ ...defaults, ...overrides } as Options);
+    } catch (error) {
+      if (error instanceof OptimizerConfigError) {
+        throw new OptimizerConfigError(
+          `paramGroups[${g}].${error.field}`,
+          `paramGroups[${g}]: ${error.message}`,
+        );
+      }
+      throw error;
+    }
+    return { hp, params, fields: params.map((_, i) => `paramGroups[${g}].params[${i}]`) };
+  });
+}
+
+async function build<Options extends object>(
+  device: GPUDevice,
+  name: string,
+  hasSecondMoment: boolean,
+  paramsOrGroups: ParamsOrGroups<Options>,
+  options: Options & TrainingOptions,
+  resolve: (options: Options) => GroupHyperParameters,
+  execution: ExecutionOptions | undefined,
+): Promise<FusedOptimizer> {
+  const [training, defaults] = splitTraining(options);
+  const groups = resolveGroups(paramsOrGroups, defaults, resolve);
+  return FusedOptimizer.create(device, name, hasSecondMoment, groups, training, execution);
 }
 
 /**
@@ -40,58 +107,41 @@ function adaptiveDefinition(name: string, hp: AdaptiveHyperParameters) {
  * device.queue.submit([encoder.finish()]);
  * ```
  */
-export async function createRAdam(
+export function createRAdam(
   device: GPUDevice,
-  params: readonly ParamSpec[],
-  options: RAdamOptions = {},
+  params: ParamsOrGroups<RAdamOptions>,
+  options: RAdamOptions & TrainingOptions = {},
   execution?: ExecutionOptions,
 ): Promise<FusedOptimizer> {
-  const hp = resolveRAdamOptions(options);
-  return FusedOptimizer.create(device, params, adaptiveDefinition('RAdam', hp), execution);
+  return build(device, 'RAdam', true, params, options, resolveRAdamOptions, execution);
 }
 
 /** torch.optim.Adam: L2 weight decay folded into the gradient, eps added to the bias-corrected sqrt(v). */
-export async function createAdam(
+export function createAdam(
   device: GPUDevice,
-  params: readonly ParamSpec[],
-  options: AdamOptions = {},
+  params: ParamsOrGroups<AdamOptions>,
+  options: AdamOptions & TrainingOptions = {},
   execution?: ExecutionOptions,
 ): Promise<FusedOptimizer> {
-  const hp = resolveAdamOptions(options, false);
-  return FusedOptimizer.create(device, params, adaptiveDefinition('Adam', hp), execution);
+  return build(device, 'Adam', true, params, options, (o) => resolveAdamOptions(o, false), execution);
 }
 
 /** torch.optim.AdamW: p *= 1 - lr*wd before the Adam step (default weightDecay 1e-2). */
-export async function createAdamW(
+export function createAdamW(
   device: GPUDevice,
-  params: readonly ParamSpec[],
-  options: AdamOptions = {},
+  params: ParamsOrGroups<AdamOptions>,
+  options: AdamOptions & TrainingOptions = {},
   execution?: ExecutionOptions,
 ): Promise<FusedOptimizer> {
-  const hp = resolveAdamOptions(options, true);
-  return FusedOptimizer.create(device, params, adaptiveDefinition('AdamW', hp), execution);
+  return build(device, 'AdamW', true, params, options, (o) => resolveAdamOptions(o, true), execution);
 }
 
 /** torch.optim.SGD with momentum, dampening and Nesterov; keeps one state buffer (momentum_buffer). */
-export async function createSGD(
+export function createSGD(
   device: GPUDevice,
-  params: readonly ParamSpec[],
-  options: SgdOptions = {},
+  params: ParamsOrGroups<SgdOptions>,
+  options: SgdOptions & TrainingOptions = {},
   execution?: ExecutionOptions,
 ): Promise<FusedOptimizer> {
-  const hp: SgdHyperParameters = resolveSgdOptions(options);
-  return FusedOptimizer.create(
-    device,
-    params,
-    {
-      name: 'SGD',
-      hasSecondMoment: false,
-      rule: sgdStepScalars.bind(null, hp),
-      getLr: () => hp.lr,
-      setLr: (lr: number) => {
-        hp.lr = lr;
-      },
-    },
-    execution,
-  );
+  return build(device, 'SGD', false, params, options, resolveSgdOptions, execution);
 }

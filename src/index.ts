@@ -1,4 +1,11 @@
-export { createAdam, createAdamW, createRAdam, createSGD } from './create';
+export {
+  createAdam,
+  createAdamW,
+  createRAdam,
+  createSGD,
+  type ParamGroup,
+  type ParamsOrGroups,
+} from './create';
 export {
   BufferBindingError,
   OptimizerConfigError,
@@ -7,7 +14,13 @@ export {
   WebGPURadamError,
 } from './errors';
 export { foldWorkgroups } from './grid';
-export type { ExecutionOptions, FusedOptimizer, ParamSpec } from './optimizer';
+export type {
+  ExecutionOptions,
+  FusedOptimizer,
+  GradStats,
+  ParamGroupHandle,
+  TrainingOptions,
+} from './optimizer';
 export {
   type AdamOptions,
   RADAM_PRESETS,
@@ -15,7 +28,17 @@ export {
   type RAdamPreset,
   type SgdOptions,
 } from './options';
-export type { Branch, StepInfo } from './step-scalars';
+export type { ParamSpec } from './params';
+export {
+  constantSchedule,
+  cosineDecay,
+  type LrSchedule,
+  linearDecay,
+  linearWarmup,
+  tfaRectifiedAdamSchedule,
+  warmupCosine,
+} from './schedules';
+export type { Branch, GroupHyperParameters, StepInfo } from './step-scalars';
 export {
   createStreamKernel,
   type StreamKernel,

@@ -1,493 +1,601 @@
-import { BufferBindingError, bindingAssert, configAssert, OptimizerStateError } from './errors';
+import { BufferBindingError, configAssert, OptimizerStateError } from './errors';
 import { foldWorkgroups } from './grid';
-import { validateLearningRate } from './options';
-import { checkedComputePipeline, getBindGroupLayout } from './pipeline-cache';
-import { type ElementWidth, optimizerShaderSource } from './shaders';
 import {
-  newStepInfo,
-  newStepScalars,
-  packStepScalars,
-  STEP_SCALARS_LAYOUT,
-  type StepInfo,
-  type StepScalars,
-} from './step-scalars';
+  CALL,
+  callWords,
+  GRAD_CONTROL,
+  GROUP_CONFIG_WORDS,
+  packGroupConfig,
+  packStepTable,
+  STEP_FACTORS_WORDS,
+  STEP_SCALARS_BYTES,
+  TILE_WORDS,
+} from './layouts';
+import { validateLearningRate } from './options';
+import { type CheckedParam, checkParams, type ParamSpec } from './params';
+import { checkedComputePipeline, getBindGroupLayout } from './pipeline-cache';
+import { type PlannedUnit, placeState, planUnits } from './plan';
+import type { LrSchedule } from './schedules';
+import { type ElementWidth, optimizerShaderSource } from './shaders';
+import { type GroupHyperParameters, newStepInfo, type StepInfo, stepFactors } from './step-scalars';
 
-/** One parameter tensor: a range of f32 in a caller-owned buffer, and its gradient in another (or the same). */
-export interface ParamSpec {
-  /** Holds the parameter values; needs GPUBufferUsage.STORAGE. Updated in place. */
-  param: GPUBuffer;
-  /** Holds the gradient, read only; needs GPUBufferUsage.STORAGE. */
-  grad: GPUBuffer;
-  /** Number of f32 elements. */
-  length: number;
-  /** Byte offset of the first element in `param`, a multiple of 4. @defaultValue 0 */
-  paramOffset?: number;
-  /** Byte offset of the first element in `grad`, a multiple of 4. @defaultValue 0 */
-  gradOffset?: number;
-  /** Shown in error messages and state dicts. @defaultValue `params[i]` */
-  name?: string;
+/** Optimizer-wide options shared by every algorithm. */
+export interface TrainingOptions {
+  /** Multiplies every group's base lr at each step; see `schedules`. @defaultValue constant 1 */
+  schedule?: LrSchedule;
+  /**
+   * Check the gradients on the GPU before each step and skip the whole step (params, moments, step counts and
+   * schedule untouched) when any is NaN or ±Inf, as torch's GradScaler does. Costs one extra read of the grads.
+   * @defaultValue false
+   */
+  skipNonFinite?: boolean;
+  /** Clip gradients to this global L2 norm (torch clip_grad_norm_), computed on the GPU; 0 = off. @defaultValue 0 */
+  maxGradNorm?: number;
+  /** Gradients arrive multiplied by this loss scale; they are divided by it inside the step. @defaultValue 1 */
+  gradScale?: number;
 }
 
-/** Internal knobs; tests use them to exercise chunking and ring wrap-around cheaply. */
+/** Internal knobs; tests use them to exercise chunking, the f32 step path and ring wrap-around cheaply. */
 export interface ExecutionOptions {
   /** Threads per workgroup. @defaultValue 256 */
   workgroupSize?: number;
   /** How many steps may be recorded into one command encoder before it is submitted. @defaultValue 64 */
   maxStepsPerEncoder?: number;
-  /** Largest number of elements one dispatch binds; defaults to what maxStorageBufferBindingSize allows. */
-  maxElementsPerDispatch?: number;
+  /** Largest byte size of one storage binding; defaults to the device's maxStorageBufferBindingSize. */
+  maxBindingBytes?: number;
+  /** Steps whose factors come from the float64 table; later ones are computed on the GPU in f32. @defaultValue 4096 */
+  stepTableLength?: number;
   /** Use vec4 loads where offsets and lengths allow. @defaultValue true */
   vectorize?: boolean;
 }
 
-/** The update rule: fills the per-step factors for step t (1-based). */
-export type StepRule = (t: number, scalars: StepScalars, info: StepInfo) => void;
-
-export interface OptimizerDefinition {
-  /** Used in labels and messages, e.g. 'RAdam'. */
-  name: string;
-  hasSecondMoment: boolean;
-  rule: StepRule;
-  getLr(): number;
-  setLr(lr: number): void;
+/** One param group after validation: its resolved hyper-parameters and the tensors (global indices) it holds. */
+export interface ResolvedGroup {
+  hp: GroupHyperParameters;
+  params: readonly ParamSpec[];
+  /** Field name of each param for messages, e.g. `paramGroups[1].params[0]`. */
+  fields: readonly string[];
 }
 
-interface TensorPlacement {
-  name: string;
-  length: number;
-  /** Which moment page holds this tensor's state, and where (in f32 elements). */
-  statePage: number;
-  stateOffset: number;
+/** A param group of a live optimizer: its learning rate can be changed between steps. */
+export interface ParamGroupHandle {
+  /** Base learning rate (before the schedule). Changing it rebuilds nothing. */
+  lr: number;
+  /** Global indices of this group's tensors (the order of state dicts). */
+  readonly tensors: readonly number[];
+  readonly hyperParameters: Readonly<GroupHyperParameters>;
 }
 
-interface DispatchUnit {
-  pipeline: GPUComputePipeline;
-  bindGroup: GPUBindGroup;
+/** What a stats readback found: see FusedOptimizer.readGradStats(). */
+export interface GradStats {
+  /** Whether the last step saw a non-finite gradient (and was skipped). Only with skipNonFinite. */
+  nonFinite: boolean;
+  /** Global L2 norm of the unscaled gradients of the last step (NaN/Inf when non-finite). Needs skipNonFinite or maxGradNorm. */
+  gradNorm: number;
+  /** Optimizer steps taken, skipped ones excluded. */
+  completedSteps: number;
+  /** Per tensor: steps taken (torch's state['step']). */
+  stepCounts: Uint32Array;
+}
+
+interface Unit {
+  width: ElementWidth;
+  tileCount: number;
   workgroups: [number, number];
-  tensor: number;
+  stepBindGroup: GPUBindGroup;
+  reduceBindGroup: GPUBindGroup | undefined;
 }
 
-interface Window {
-  offset: number;
-  size: number;
-  elementOffset: number;
+interface Pipelines {
+  prepare: GPUComputePipeline;
+  step: Record<ElementWidth, GPUComputePipeline | undefined>;
+  reduce: Record<ElementWidth, GPUComputePipeline | undefined>;
+  finalize: GPUComputePipeline | undefined;
 }
 
-const PLACEMENT_BYTES = 16;
-
-/** Byte range [start, start+length) widened down to `alignment`, as a binding must start there. */
-function bindingWindow(
-  byteStart: number,
-  byteLength: number,
-  alignment: number,
-  width: ElementWidth,
-): Window {
-  const offset = Math.floor(byteStart / alignment) * alignment;
-  return { offset, size: byteStart + byteLength - offset, elementOffset: (byteStart - offset) / (4 * width) };
-}
-
-function isGpuBuffer(value: unknown): value is GPUBuffer {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as GPUBuffer).size === 'number' &&
-    typeof (value as GPUBuffer).usage === 'number' &&
-    typeof (value as GPUBuffer).destroy === 'function'
-  );
-}
-
-interface CheckedParam {
+interface TensorState {
   name: string;
-  param: GPUBuffer;
-  grad: GPUBuffer;
   length: number;
-  paramOffset: number;
-  gradOffset: number;
+  group: number;
+  page: number;
+  /** In f32 elements from the start of the page. */
+  offset: number;
 }
 
-function checkByteOffset(value: unknown, field: string): number {
-  bindingAssert(
-    typeof value === 'number' && Number.isInteger(value) && value >= 0 && value % 4 === 0,
-    field,
-    () => `Invalid ${field}: ${String(value)} (expected an integer byte offset >= 0 and a multiple of 4)`,
-  );
-  return value;
+const RING_SLOTS_DEFAULT = 64;
+const STEP_TABLE_DEFAULT = 4096;
+
+function storage(readOnly = false, dynamic = false, binding = 0): GPUBindGroupLayoutEntry {
+  return {
+    binding,
+    visibility: GPUShaderStage.COMPUTE,
+    buffer: { type: readOnly ? 'read-only-storage' : 'storage', hasDynamicOffset: dynamic },
+  };
 }
 
-function checkParams(params: readonly ParamSpec[]): CheckedParam[] {
-  configAssert(
-    Array.isArray(params),
-    'params',
-    () => `Invalid params: ${String(params)} (expected an array)`,
-  );
-  const checked = params.map((spec, i): CheckedParam => {
-    const field = `params[${i}]`;
-    configAssert(
-      typeof spec === 'object' && spec !== null,
-      field,
-      () => `Invalid ${field}: ${String(spec)} (expected { param, grad, length })`,
-    );
-    const name = spec.name ?? field;
-    configAssert(typeof name === 'string', `${field}.name`, () => `Invalid ${field}.name: expected a string`);
-    for (const key of ['param', 'grad'] as const) {
-      const buffer: unknown = spec[key];
-      bindingAssert(isGpuBuffer(buffer), `${field}.${key}`, () => `${name}: ${key} is not a GPUBuffer`);
-      bindingAssert(
-        (buffer.usage & GPUBufferUsage.STORAGE) !== 0,
-        `${field}.${key}`,
-        () => `${name}: ${key} buffer "${buffer.label}" lacks GPUBufferUsage.STORAGE`,
-      );
-    }
-    const length = spec.length;
-    configAssert(
-      typeof length === 'number' && Number.isInteger(length) && length >= 0,
-      `${field}.length`,
-      () => `Invalid ${field}.length: ${String(length)} (expected an integer element count >= 0)`,
-    );
-    bindingAssert(
-      spec.param !== spec.grad,
-      `${field}.grad`,
-      () =>
-        `${name}: param and grad are the same GPUBuffer; they must be different buffers, as WebGPU forbids ` +
-        'binding one buffer both read-write and read-only in the same dispatch',
-    );
-    const paramOffset = checkByteOffset(spec.paramOffset ?? 0, `${field}.paramOffset`);
-    const gradOffset = checkByteOffset(spec.gradOffset ?? 0, `${field}.gradOffset`);
-    for (const [key, buffer, offset] of [
-      ['param', spec.param, paramOffset],
-      ['grad', spec.grad, gradOffset],
-    ] as const) {
-      bindingAssert(
-        offset + length * 4 <= buffer.size,
-        `${field}.${key}`,
-        () =>
-          `${name}: ${key} range [${offset}, ${offset + length * 4}) exceeds its buffer of ${buffer.size} bytes ` +
-          `(${length} f32 at byte offset ${offset})`,
-      );
-    }
-    return { name, param: spec.param, grad: spec.grad, length, paramOffset, gradOffset };
-  });
-  checkNoAliasing(checked);
-  return checked;
+function layoutEntries(
+  spec: [binding: number, readOnly: boolean, dynamic?: boolean][],
+): GPUBindGroupLayoutEntry[] {
+  return spec.map(([binding, readOnly, dynamic]) => storage(readOnly, dynamic ?? false, binding));
 }
-
-/** Writes to a parameter range must not touch any other parameter or any gradient the step reads. */
-function checkNoAliasing(params: CheckedParam[]): void {
-  type Range = { buffer: GPUBuffer; start: number; end: number; what: string; index: number };
-  const ranges: Range[] = [];
-  params.forEach((p, index) => {
-    if (p.length === 0) return;
-    ranges.push({
-      buffer: p.param,
-      start: p.paramOffset,
-      end: p.paramOffset + p.length * 4,
-      what: 'param',
-      index,
-    });
-    ranges.push({
-      buffer: p.grad,
-      start: p.gradOffset,
-      end: p.gradOffset + p.length * 4,
-      what: 'grad',
-      index,
-    });
-  });
-  const byBuffer = new Map<GPUBuffer, Range[]>();
-  for (const range of ranges) {
-    const list = byBuffer.get(range.buffer) ?? [];
-    list.push(range);
-    byBuffer.set(range.buffer, list);
-  }
-  for (const list of byBuffer.values()) {
-    list.sort((a, b) => a.start - b.start);
-    for (let i = 1; i < list.length; i++) {
-      const previous = list[i - 1]!;
-      const current = list[i]!;
-      const overlap = current.start < previous.end;
-      const bothRead = previous.what === 'grad' && current.what === 'grad';
-      if (overlap && !bothRead) {
-        const a = params[previous.index]!;
-        const b = params[current.index]!;
-        throw new BufferBindingError(
-          `params[${current.index}].${current.what}`,
-          `${b.name}: ${current.what} range [${current.start}, ${current.end}) overlaps the ${previous.what} range ` +
-            `[${previous.start}, ${previous.end}) of ${a.name} in the same buffer; a parameter must not share memory ` +
-            'with another parameter or with any gradient',
-        );
-      }
-    }
-  }
-}
-
-const RING_SLOT_DEFAULT = 64;
 
 /**
- * The fused optimizer: one compute pass per step with one dispatch per (tensor, chunk), each reading param, grad
- * and the moments once. Created through createRAdam / createAdam / createAdamW / createSGD.
+ * The fused optimizer. Each step is one compute pass: (with gradient checks) a reduction over the gradients and a
+ * one-workgroup finalize, a prepare dispatch with one invocation per tensor, and one step dispatch per batch of
+ * tensors that share a param buffer, a grad buffer and a moment page (two when some tensors need a scalar tail).
+ * Created through createRAdam / createAdam / createAdamW / createSGD.
  */
 export class FusedOptimizer {
-  /** Number of steps taken so far (torch's `state['step']`). */
+  /** Optimizer steps recorded so far, minus those known to have been skipped (see readGradStats()). */
   get stepCount(): number {
-    return this.#step;
+    return this.#completed;
   }
 
-  /** What the last step did (branch, rho_t, rect, bias corrections); reused between steps. */
+  /** What the last recorded step does for the first param group, as the host sees it (skips are found later). */
   get lastStep(): Readonly<StepInfo> {
     return this.#info;
   }
 
-  /** Learning rate for the following steps; changing it rebuilds nothing. */
+  /** Base learning rate of the first group; setting it sets every group's. Changing it rebuilds nothing. */
   get lr(): number {
-    return this.#definition.getLr();
+    return this.#groups[0]?.hp.lr ?? 0;
   }
   set lr(value: number) {
-    this.#definition.setLr(validateLearningRate(value));
+    validateLearningRate(value);
+    for (const group of this.#groups) group.hp.lr = value;
   }
 
-  /** Bytes of GPU memory this optimizer allocated (moments, uniforms). */
+  /** Loss scale the incoming gradients carry (divided out inside the step); > 0. */
+  get gradScale(): number {
+    return this.#gradScale;
+  }
+  set gradScale(value: number) {
+    configAssert(
+      typeof value === 'number' && Number.isFinite(value) && value > 0,
+      'gradScale',
+      () => `Invalid gradScale: ${String(value)} (expected a finite number > 0)`,
+    );
+    this.#gradScale = value;
+  }
+
+  readonly paramGroups: readonly ParamGroupHandle[];
+  /** Bytes of GPU memory this optimizer allocated (moments, tables, uniforms). */
   readonly byteSize: number;
-  /** Dispatches recorded per step. */
+  /** Dispatches recorded per step; independent of the number of tensors that share buffers. */
   readonly dispatchesPerStep: number;
   readonly name: string;
+  readonly tensorCount: number;
 
   readonly #device: GPUDevice;
-  readonly #definition: OptimizerDefinition;
-  readonly #tensors: TensorPlacement[];
-  readonly #units: DispatchUnit[];
+  readonly #groups: { hp: GroupHyperParameters }[];
+  readonly #tensors: TensorState[];
+  readonly #units: Unit[];
+  readonly #pipelines: Pipelines;
+  readonly #prepareBindGroup: GPUBindGroup;
+  readonly #finalizeBindGroup: GPUBindGroup | undefined;
   readonly #expAvgPages: GPUBuffer[];
   readonly #expAvgSqPages: GPUBuffer[];
+  readonly #stepCounts: GPUBuffer;
+  readonly #control: GPUBuffer;
   readonly #ownedBuffers: GPUBuffer[];
-  readonly #ring: GPUBuffer;
+  readonly #callRing: GPUBuffer;
   readonly #ringSlots: number;
   readonly #slotStride: number;
-  readonly #scalars = newStepScalars();
+  readonly #callBytes: ArrayBuffer;
+  readonly #callView: DataView;
+  readonly #activeMask: Uint32Array;
+  readonly #schedule: LrSchedule;
+  readonly #gradStats: boolean;
+  readonly #maxGradNorm: number;
   readonly #info = newStepInfo();
-  readonly #scalarBytes = new ArrayBuffer(STEP_SCALARS_LAYOUT.byteSize);
   readonly #dynamicOffset = new Uint32Array(1);
   readonly #stepsPerEncoder = new WeakMap<GPUCommandEncoder, number>();
+  readonly #prepareWorkgroups: number;
+  #gradScale: number;
   #slot = 0;
-  #step = 0;
+  #completed = 0;
   #destroyed = false;
   #lost: GPUDeviceLostInfo | undefined;
 
-  /** Use the create* functions; this constructor expects validated, planned input. */
   private constructor(init: {
     device: GPUDevice;
-    definition: OptimizerDefinition;
-    tensors: TensorPlacement[];
-    units: DispatchUnit[];
+    name: string;
+    groups: { hp: GroupHyperParameters; tensors: number[] }[];
+    tensors: TensorState[];
+    units: Unit[];
+    pipelines: Pipelines;
+    prepareBindGroup: GPUBindGroup;
+    finalizeBindGroup: GPUBindGroup | undefined;
     expAvgPages: GPUBuffer[];
     expAvgSqPages: GPUBuffer[];
+    stepCounts: GPUBuffer;
+    control: GPUBuffer;
     ownedBuffers: GPUBuffer[];
-    ring: GPUBuffer;
+    callRing: GPUBuffer;
     ringSlots: number;
     slotStride: number;
+    training: Required<Omit<TrainingOptions, 'schedule'>> & { schedule: LrSchedule };
+    workgroupSize: number;
   }) {
     this.#device = init.device;
-    this.#definition = init.definition;
+    this.name = init.name;
+    this.#groups = init.groups;
     this.#tensors = init.tensors;
     this.#units = init.units;
+    this.#pipelines = init.pipelines;
+    this.#prepareBindGroup = init.prepareBindGroup;
+    this.#finalizeBindGroup = init.finalizeBindGroup;
     this.#expAvgPages = init.expAvgPages;
     this.#expAvgSqPages = init.expAvgSqPages;
+    this.#stepCounts = init.stepCounts;
+    this.#control = init.control;
     this.#ownedBuffers = init.ownedBuffers;
-    this.#ring = init.ring;
+    this.#callRing = init.callRing;
     this.#ringSlots = init.ringSlots;
     this.#slotStride = init.slotStride;
-    this.name = init.definition.name;
-    this.dispatchesPerStep = init.units.length;
+    this.#schedule = init.training.schedule;
+    this.#gradStats = init.training.skipNonFinite || init.training.maxGradNorm > 0;
+    this.#maxGradNorm = init.training.maxGradNorm;
+    this.#gradScale = init.training.gradScale;
+    this.tensorCount = init.tensors.length;
+    this.#activeMask = new Uint32Array(Math.ceil(init.tensors.length / 32)).fill(0xffffffff);
+    this.#callBytes = new ArrayBuffer(callWords(init.groups.length, init.tensors.length) * 4);
+    this.#callView = new DataView(this.#callBytes);
+    this.#prepareWorkgroups = Math.ceil(init.tensors.length / init.workgroupSize);
+    this.dispatchesPerStep =
+      (init.tensors.length > 0 ? 1 : 0) + init.units.length + (this.#gradStats ? init.units.length + 1 : 0);
     this.byteSize = init.ownedBuffers.reduce((sum, buffer) => sum + buffer.size, 0);
+    const groups = this.#groups;
+    this.paramGroups = init.groups.map((group, index) => ({
+      get lr() {
+        return groups[index]!.hp.lr;
+      },
+      set lr(value: number) {
+        groups[index]!.hp.lr = validateLearningRate(value, `paramGroups[${index}].lr`);
+      },
+      tensors: group.tensors,
+      hyperParameters: group.hp,
+    }));
     init.device.lost.then((info) => {
       this.#lost = info;
     });
   }
 
-  /** Validates the parameters, allocates zeroed moments and builds every pipeline and bind group up front. */
+  /** Validates everything, allocates zeroed moments, and builds every pipeline and bind group up front. */
   static async create(
     device: GPUDevice,
-    params: readonly ParamSpec[],
-    definition: OptimizerDefinition,
+    name: string,
+    hasSecondMoment: boolean,
+    resolvedGroups: readonly ResolvedGroup[],
+    training: TrainingOptions,
     execution: ExecutionOptions = {},
   ): Promise<FusedOptimizer> {
-    const checked = checkParams(params);
+    const params = resolvedGroups.flatMap((group) => group.params);
+    const checked: CheckedParam[] = checkParams(
+      params,
+      resolvedGroups.flatMap((group) => group.fields),
+    );
     const limits = device.limits;
     const workgroupSize = execution.workgroupSize ?? 256;
     configAssert(
       Number.isInteger(workgroupSize) &&
-        workgroupSize > 0 &&
+        workgroupSize >= 2 &&
+        (workgroupSize & (workgroupSize - 1)) === 0 &&
         workgroupSize <= limits.maxComputeInvocationsPerWorkgroup,
       'workgroupSize',
       () =>
-        `Invalid workgroupSize: ${workgroupSize} (expected 1..${limits.maxComputeInvocationsPerWorkgroup})`,
+        `Invalid workgroupSize: ${workgroupSize} (expected a power of two in 2..${limits.maxComputeInvocationsPerWorkgroup})`,
     );
-    const ringSlots = execution.maxStepsPerEncoder ?? RING_SLOT_DEFAULT;
+    const ringSlots = execution.maxStepsPerEncoder ?? RING_SLOTS_DEFAULT;
     configAssert(
       Number.isInteger(ringSlots) && ringSlots >= 1,
       'maxStepsPerEncoder',
       () => `Invalid maxStepsPerEncoder: ${ringSlots} (expected an integer >= 1)`,
     );
     const storageAlignment = limits.minStorageBufferOffsetAlignment;
-    const uniformAlignment = limits.minUniformBufferOffsetAlignment;
-    // Every binding starts up to one alignment unit before its data, so that much of the limit is reserved.
-    const bindingElements = Math.floor((limits.maxStorageBufferBindingSize - storageAlignment) / 16) * 4;
-    const maxChunk = execution.maxElementsPerDispatch ?? bindingElements;
+    const maxBindingBytes = execution.maxBindingBytes ?? limits.maxStorageBufferBindingSize;
     configAssert(
-      Number.isInteger(maxChunk) && maxChunk >= 4 && maxChunk % 4 === 0 && maxChunk <= bindingElements,
-      'maxElementsPerDispatch',
+      Number.isInteger(maxBindingBytes) &&
+        maxBindingBytes >= 2 * storageAlignment &&
+        maxBindingBytes <= limits.maxStorageBufferBindingSize,
+      'maxBindingBytes',
       () =>
-        `Invalid maxElementsPerDispatch: ${maxChunk} (expected a multiple of 4 in [4, ${bindingElements}])`,
+        `Invalid maxBindingBytes: ${maxBindingBytes} (expected ${2 * storageAlignment}..${limits.maxStorageBufferBindingSize})`,
     );
-    const vectorize = execution.vectorize ?? true;
+    const tableLength = execution.stepTableLength ?? STEP_TABLE_DEFAULT;
+    configAssert(
+      Number.isInteger(tableLength) && tableLength >= 0,
+      'stepTableLength',
+      () => `Invalid stepTableLength: ${tableLength} (expected an integer >= 0)`,
+    );
+    const schedule = training.schedule ?? (() => 1);
+    configAssert(
+      typeof schedule === 'function',
+      'schedule',
+      () => 'Invalid schedule: expected a function (step) => factor',
+    );
+    const skipNonFinite = training.skipNonFinite ?? false;
+    configAssert(
+      typeof skipNonFinite === 'boolean',
+      'skipNonFinite',
+      () => `Invalid skipNonFinite: ${String(skipNonFinite)} (expected true or false)`,
+    );
+    const maxGradNorm = training.maxGradNorm ?? 0;
+    configAssert(
+      typeof maxGradNorm === 'number' && Number.isFinite(maxGradNorm) && maxGradNorm >= 0,
+      'maxGradNorm',
+      () =>
+        `Invalid maxGradNorm: ${String(maxGradNorm)} (expected a finite number >= 0; 0 turns clipping off)`,
+    );
+    const gradScale = training.gradScale ?? 1;
+    configAssert(
+      typeof gradScale === 'number' && Number.isFinite(gradScale) && gradScale > 0,
+      'gradScale',
+      () => `Invalid gradScale: ${String(gradScale)} (expected a finite number > 0)`,
+    );
+    const gradStats = skipNonFinite || maxGradNorm > 0;
 
-    // Moments live in pages of at most maxBufferSize bytes; each tensor's state starts on a storage-alignment
-    // boundary so its bindings need no widening.
-    const alignElements = storageAlignment / 4;
-    const pageLimitElements = Math.floor(limits.maxBufferSize / 4 / alignElements) * alignElements;
-    const pageSizes: number[] = [];
-    const tensors: TensorPlacement[] = checked.map((p) => {
-      const padded = Math.ceil(p.length / alignElements) * alignElements;
-      let page = pageSizes.length - 1;
-      if (page < 0 || pageSizes[page]! + padded > pageLimitElements) {
-        pageSizes.push(0);
-        page++;
-      }
-      const stateOffset = pageSizes[page]!;
-      pageSizes[page] = stateOffset + padded;
-      return { name: p.name, length: p.length, statePage: page, stateOffset };
-    });
+    const planLimits = {
+      storageAlignment,
+      maxBindingBytes,
+      maxPageBytes: Math.min(limits.maxBufferSize, maxBindingBytes),
+      workgroupSize,
+      vectorize: execution.vectorize ?? true,
+    };
+    const { placements, pageElements } = placeState(checked, planLimits);
+    const planned: PlannedUnit[] = planUnits(checked, placements, planLimits);
 
-    const label = `webgpu-radam ${definition.name}`;
+    const label = `webgpu-radam ${name}`;
     const ownedBuffers: GPUBuffer[] = [];
-    const allocate = (descriptor: GPUBufferDescriptor): GPUBuffer => {
-      const buffer = device.createBuffer(descriptor);
+    const allocate = (suffix: string, size: number, usage: number, data?: ArrayBuffer): GPUBuffer => {
+      const buffer = device.createBuffer({
+        label: `${label} ${suffix}`,
+        size: Math.max(16, Math.ceil(size / 4) * 4),
+        usage,
+        mappedAtCreation: data !== undefined,
+      });
+      if (data) {
+        new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data));
+        buffer.unmap();
+      }
       ownedBuffers.push(buffer);
       return buffer;
     };
-    const momentUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const STORAGE = GPUBufferUsage.STORAGE;
+    const stateUsage = STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
     // createBuffer zero-fills, which is the moments' initial state.
-    const expAvgPages = pageSizes.map((elements, page) =>
-      allocate({
-        label: `${label} exp_avg page ${page}`,
-        size: Math.max(16, elements * 4),
-        usage: momentUsage,
-      }),
+    const expAvgPages = pageElements.map((elements, page) =>
+      allocate(`exp_avg page ${page}`, elements * 4, stateUsage),
     );
-    const expAvgSqPages = definition.hasSecondMoment
-      ? pageSizes.map((elements, page) =>
-          allocate({
-            label: `${label} exp_avg_sq page ${page}`,
-            size: Math.max(16, elements * 4),
-            usage: momentUsage,
-          }),
-        )
+    const expAvgSqPages = hasSecondMoment
+      ? pageElements.map((elements, page) => allocate(`exp_avg_sq page ${page}`, elements * 4, stateUsage))
       : [];
-    const placeholder = definition.hasSecondMoment
-      ? undefined
-      : allocate({ label: `${label} unused exp_avg_sq`, size: 16, usage: GPUBufferUsage.STORAGE });
+    const placeholder = hasSecondMoment ? undefined : allocate('unused exp_avg_sq', 16, STORAGE);
 
-    const slotStride = Math.ceil(STEP_SCALARS_LAYOUT.byteSize / uniformAlignment) * uniformAlignment;
-    const ring = allocate({
-      label: `${label} step scalars`,
-      size: slotStride * ringSlots,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    const tensorCount = checked.length;
+    const groupOf: number[] = [];
+    resolvedGroups.forEach((group, index) => {
+      for (let i = 0; i < group.params.length; i++) groupOf.push(index);
     });
+    const tensorGroups = allocate(
+      'tensor groups',
+      tensorCount * 4,
+      STORAGE,
+      Uint32Array.from(groupOf).buffer,
+    );
+    const configBytes = new ArrayBuffer(resolvedGroups.length * GROUP_CONFIG_WORDS * 4);
+    const tableBytes = new ArrayBuffer(
+      Math.max(16, resolvedGroups.length * tableLength * STEP_FACTORS_WORDS * 4),
+    );
+    resolvedGroups.forEach((group, index) => {
+      const tableStart = index * tableLength;
+      packGroupConfig(
+        group.hp,
+        tableStart,
+        tableLength,
+        new DataView(configBytes),
+        index * GROUP_CONFIG_WORDS * 4,
+      );
+      packStepTable(group.hp, tableLength, new DataView(tableBytes), tableStart * STEP_FACTORS_WORDS * 4);
+    });
+    const groupConfigs = allocate('group configs', configBytes.byteLength, STORAGE, configBytes);
+    const stepTable = allocate('step table', tableBytes.byteLength, STORAGE, tableBytes);
+    const stepCounts = allocate('step counts', tensorCount * 4, stateUsage);
+    const prepared = allocate('prepared scalars', tensorCount * STEP_SCALARS_BYTES, STORAGE);
+    const slotStride =
+      Math.ceil((callWords(resolvedGroups.length, tensorCount) * 4) / storageAlignment) * storageAlignment;
+    const callRing = allocate('call slots', slotStride * ringSlots, STORAGE | GPUBufferUsage.COPY_DST);
+    const control = allocate('grad control', GRAD_CONTROL.bytes, stateUsage);
 
-    const layout = getBindGroupLayout(device, 'optimizer', [
-      { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
-      { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
-      { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
-      { binding: 3, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
-      { binding: 4, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
-      {
-        binding: 5,
-        visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: STEP_SCALARS_LAYOUT.byteSize },
-      },
-    ]);
-    const pipelineFor = (width: ElementWidth) =>
-      checkedComputePipeline(device, {
-        key: `optimizer|width=${width}|wg=${workgroupSize}|secondMoment=${definition.hasSecondMoment}`,
-        code: optimizerShaderSource(width),
-        entryPoint: 'step',
-        layout,
-        constants: { WORKGROUP_SIZE: workgroupSize, HAS_SECOND_MOMENT: definition.hasSecondMoment ? 1 : 0 },
+    // Tiles of every unit in one buffer; each unit's run starts on a storage-alignment boundary.
+    const tilesPerAlignment = storageAlignment / (TILE_WORDS * 4);
+    const tileStarts: number[] = [];
+    let tileTotal = 0;
+    for (const unit of planned) {
+      tileStarts.push(tileTotal);
+      tileTotal += Math.ceil(unit.tiles.length / tilesPerAlignment) * tilesPerAlignment;
+    }
+    const tileWords = new Uint32Array(Math.max(4, tileTotal * TILE_WORDS));
+    planned.forEach((unit, index) => {
+      unit.tiles.forEach((tile, k) => {
+        tileWords.set(
+          [tile.paramOffset, tile.gradOffset, tile.stateOffset, tile.count, tile.tensor],
+          (tileStarts[index]! + k) * TILE_WORDS,
+        );
       });
-    const pipelines = { 1: await pipelineFor(1), 4: vectorize ? await pipelineFor(4) : undefined };
-
-    // Plan the dispatches: per tensor, chunks of at most maxChunk elements; a vec4 body where the caller's
-    // offsets are 16-byte aligned, and a scalar dispatch for the last (length % 4) elements.
-    type Planned = { tensor: number; width: ElementWidth; start: number; count: number };
-    const planned: Planned[] = [];
-    checked.forEach((p, tensor) => {
-      const vectorOk = vectorize && p.paramOffset % 16 === 0 && p.gradOffset % 16 === 0;
-      for (let start = 0; start < p.length; start += maxChunk) {
-        const chunk = Math.min(maxChunk, p.length - start);
-        const body = vectorOk ? chunk - (chunk % 4) : 0;
-        if (body > 0) planned.push({ tensor, width: 4, start, count: body });
-        if (chunk > body) planned.push({ tensor, width: 1, start: start + body, count: chunk - body });
-      }
     });
+    const tiles = allocate('tiles', tileWords.byteLength, STORAGE, tileWords.buffer);
+    const partials = gradStats ? allocate('partial sums', tileTotal * 4, STORAGE) : undefined;
 
-    const placementStride = Math.ceil(PLACEMENT_BYTES / uniformAlignment) * uniformAlignment;
-    const placementBuffer = allocate({
-      label: `${label} placements`,
-      size: Math.max(placementStride, placementStride * planned.length),
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-    });
-    const placementData = new Uint32Array(placementBuffer.size / 4);
+    const prepareLayout = getBindGroupLayout(
+      device,
+      'optimizer-prepare',
+      layoutEntries([
+        [0, true],
+        [1, true],
+        [2, true],
+        [3, false],
+        [4, false],
+        [5, true, true],
+        [6, false],
+      ]),
+    );
+    const stepLayout = getBindGroupLayout(
+      device,
+      'optimizer-step',
+      layoutEntries([
+        [8, false],
+        [9, true],
+        [10, false],
+        [11, false],
+        [12, true],
+        [13, true],
+      ]),
+    );
+    const reduceLayout = getBindGroupLayout(
+      device,
+      'optimizer-reduce',
+      layoutEntries([
+        [16, true],
+        [17, true],
+        [18, false],
+        [19, false],
+      ]),
+    );
+    const finalizeLayout = getBindGroupLayout(
+      device,
+      'optimizer-finalize',
+      layoutEntries([
+        [18, false],
+        [19, false],
+        [20, true, true],
+      ]),
+    );
+    const constants = {
+      WORKGROUP_SIZE: workgroupSize,
+      HAS_SECOND_MOMENT: hasSecondMoment ? 1 : 0,
+      GRAD_STATS: gradStats ? 1 : 0,
+    };
+    const keySuffix = `wg=${workgroupSize}|m2=${hasSecondMoment}|stats=${gradStats}`;
+    const pipeline = (entryPoint: string, width: ElementWidth, layout: GPUBindGroupLayout) =>
+      checkedComputePipeline(device, {
+        key: `optimizer|${entryPoint}|width=${width}|${keySuffix}`,
+        code: optimizerShaderSource(width),
+        entryPoint,
+        layout,
+        constants,
+      });
+    const widths = new Set(planned.map((unit) => unit.width));
+    const optional = (width: ElementWidth, entry: string, layout: GPUBindGroupLayout, needed: boolean) =>
+      needed && widths.has(width) ? pipeline(entry, width, layout) : undefined;
+    const pipelines: Pipelines = {
+      prepare: await pipeline('prepare', 1, prepareLayout),
+      step: {
+        1: await optional(1, 'step', stepLayout, true),
+        4: await optional(4, 'step', stepLayout, true),
+      },
+      reduce: {
+        1: await optional(1, 'reduceGrads', reduceLayout, gradStats),
+        4: await optional(4, 'reduceGrads', reduceLayout, gradStats),
+      },
+      finalize: gradStats ? await pipeline('finalizeGradStats', 1, finalizeLayout) : undefined,
+    };
 
     device.pushErrorScope('validation');
-    const units = planned.map((plan, index): DispatchUnit => {
-      const p = checked[plan.tensor]!;
-      const t = tensors[plan.tensor]!;
-      const bytes = plan.count * 4;
-      const paramWindow = bindingWindow(p.paramOffset + plan.start * 4, bytes, storageAlignment, plan.width);
-      const gradWindow = bindingWindow(p.gradOffset + plan.start * 4, bytes, storageAlignment, plan.width);
-      const stateWindow = bindingWindow(
-        (t.stateOffset + plan.start) * 4,
-        bytes,
-        storageAlignment,
-        plan.width,
-      );
-      const base = (index * placementStride) / 4;
-      placementData[base] = plan.count / plan.width;
-      placementData[base + 1] = paramWindow.elementOffset;
-      placementData[base + 2] = gradWindow.elementOffset;
-      placementData[base + 3] = stateWindow.elementOffset;
-      const stateEntry = (page: GPUBuffer) => ({
-        buffer: page,
-        offset: stateWindow.offset,
-        size: stateWindow.size,
-      });
-      const bindGroup = device.createBindGroup({
-        label: `${label} ${p.name} [${plan.start}, +${plan.count}) x${plan.width}`,
-        layout,
+    const callBinding = {
+      buffer: callRing,
+      offset: 0,
+      size: callWords(resolvedGroups.length, tensorCount) * 4,
+    };
+    const prepareBindGroup = device.createBindGroup({
+      label: `${label} prepare`,
+      layout: prepareLayout,
+      entries: [
+        { binding: 0, resource: { buffer: tensorGroups, size: Math.max(4, tensorCount * 4) } },
+        { binding: 1, resource: { buffer: groupConfigs, size: configBytes.byteLength } },
+        { binding: 2, resource: { buffer: stepTable } },
+        { binding: 3, resource: { buffer: stepCounts } },
+        { binding: 4, resource: { buffer: prepared } },
+        { binding: 5, resource: callBinding },
+        { binding: 6, resource: { buffer: control } },
+      ],
+    });
+    const finalizeBindGroup =
+      partials &&
+      device.createBindGroup({
+        label: `${label} finalize`,
+        layout: finalizeLayout,
         entries: [
-          { binding: 0, resource: { buffer: p.param, offset: paramWindow.offset, size: paramWindow.size } },
-          { binding: 1, resource: { buffer: p.grad, offset: gradWindow.offset, size: gradWindow.size } },
-          { binding: 2, resource: stateEntry(expAvgPages[t.statePage]!) },
-          {
-            binding: 3,
-            resource: placeholder ? { buffer: placeholder } : stateEntry(expAvgSqPages[t.statePage]!),
-          },
-          {
-            binding: 4,
-            resource: { buffer: placementBuffer, offset: index * placementStride, size: PLACEMENT_BYTES },
-          },
-          { binding: 5, resource: { buffer: ring, offset: 0, size: STEP_SCALARS_LAYOUT.byteSize } },
+          { binding: 18, resource: { buffer: partials, size: Math.max(4, tileTotal * 4) } },
+          { binding: 19, resource: { buffer: control } },
+          { binding: 20, resource: callBinding },
         ],
       });
-      const workgroups = foldWorkgroups(
-        Math.ceil(plan.count / plan.width / workgroupSize),
-        limits.maxComputeWorkgroupsPerDimension,
-      );
+    const units: Unit[] = planned.map((unit, index) => {
+      const tileBinding = {
+        buffer: tiles,
+        offset: tileStarts[index]! * TILE_WORDS * 4,
+        size: unit.tiles.length * TILE_WORDS * 4,
+      };
+      const stateEntry = (page: GPUBuffer) => ({
+        buffer: page,
+        offset: unit.stateWindow.offset,
+        size: unit.stateWindow.size,
+      });
+      const gradEntry = { buffer: unit.grad, offset: unit.gradWindow.offset, size: unit.gradWindow.size };
+      const stepBindGroup = device.createBindGroup({
+        label: `${label} step unit ${index} (${unit.tiles.length} tiles, x${unit.width})`,
+        layout: stepLayout,
+        entries: [
+          {
+            binding: 8,
+            resource: { buffer: unit.param, offset: unit.paramWindow.offset, size: unit.paramWindow.size },
+          },
+          { binding: 9, resource: gradEntry },
+          { binding: 10, resource: stateEntry(expAvgPages[unit.page]!) },
+          {
+            binding: 11,
+            resource: placeholder ? { buffer: placeholder } : stateEntry(expAvgSqPages[unit.page]!),
+          },
+          { binding: 12, resource: tileBinding },
+          {
+            binding: 13,
+            resource: {
+              buffer: prepared,
+              size: Math.max(STEP_SCALARS_BYTES, tensorCount * STEP_SCALARS_BYTES),
+            },
+          },
+        ],
+      });
+      const reduceBindGroup =
+        partials &&
+        device.createBindGroup({
+          label: `${label} grad stats unit ${index}`,
+          layout: reduceLayout,
+          entries: [
+            { binding: 16, resource: gradEntry },
+            { binding: 17, resource: tileBinding },
+            {
+              binding: 18,
+              resource: { buffer: partials, offset: tileStarts[index]! * 4, size: unit.tiles.length * 4 },
+            },
+            { binding: 19, resource: { buffer: control } },
+          ],
+        });
       return {
-        pipeline: (plan.width === 4 ? pipelines[4] : pipelines[1])!,
-        bindGroup,
-        workgroups,
-        tensor: plan.tensor,
+        width: unit.width,
+        tileCount: unit.tiles.length,
+        workgroups: foldWorkgroups(unit.tiles.length, limits.maxComputeWorkgroupsPerDimension),
+        stepBindGroup,
+        reduceBindGroup,
       };
     });
-    device.queue.writeBuffer(placementBuffer, 0, placementData);
+    // The finalize pass reads completedSteps and writes the factors; start with "no skip, clip factor 1".
+    const initialControl = new DataView(new ArrayBuffer(GRAD_CONTROL.bytes));
+    initialControl.setFloat32(GRAD_CONTROL.clipFactor, 1, true);
+    initialControl.setFloat32(GRAD_CONTROL.lrFactor, 1, true);
+    device.queue.writeBuffer(control, 0, initialControl.buffer);
     const creationError = await device.popErrorScope();
 
     const destroyOwned = () => {
@@ -500,29 +608,51 @@ export class FusedOptimizer {
         `WebGPU rejected the optimizer's bindings: ${creationError.message}`,
       );
     }
-    // Bind groups may reference destroyed buffers or buffers of another device without complaint; a submit
-    // that uses them does not. An empty dispatch per unit surfaces that now, naming the tensor.
-    const probeError = await probeUnits(device, units);
-    if (probeError) {
+    // Bind groups may reference destroyed buffers or buffers of another device without complaint; a submit that
+    // uses them does not. Binding each unit in an empty pass surfaces that now, naming a tensor.
+    const probe = await probeBindGroups(
+      device,
+      units.map((unit) => unit.stepBindGroup),
+      units.map((unit) => pipelines.step[unit.width]!),
+    );
+    if (probe) {
       destroyOwned();
-      const { unit, message } = probeError;
-      const name = checked[unit.tensor]!.name;
+      const unitTiles = planned[probe.index]!.tiles;
+      const names = [...new Set(unitTiles.map((tile) => checked[tile.tensor]!.name))].slice(0, 3).join(', ');
       throw new BufferBindingError(
-        `params[${unit.tensor}]`,
-        `${name}: its param or grad buffer cannot be used (destroyed, or from another device?): ${message}`,
+        'params',
+        `${names}: a param or grad buffer cannot be used (destroyed, or from another device?): ${probe.message}`,
       );
     }
+    const groups = resolvedGroups.map((group, index) => ({
+      hp: group.hp,
+      tensors: groupOf.flatMap((g, tensor) => (g === index ? [tensor] : [])),
+    }));
     return new FusedOptimizer({
       device,
-      definition,
-      tensors,
+      name,
+      groups,
+      tensors: checked.map((p, i) => ({
+        name: p.name,
+        length: p.length,
+        group: groupOf[i]!,
+        page: placements[i]!.page,
+        offset: placements[i]!.offset,
+      })),
       units,
+      pipelines,
+      prepareBindGroup,
+      finalizeBindGroup,
       expAvgPages,
       expAvgSqPages,
+      stepCounts,
+      control,
       ownedBuffers,
-      ring,
+      callRing,
       ringSlots,
       slotStride,
+      training: { schedule, skipNonFinite, maxGradNorm, gradScale },
+      workgroupSize,
     });
   }
 
@@ -536,9 +666,36 @@ export class FusedOptimizer {
     }
   }
 
+  /** Marks a tensor as having (or not having) a gradient: inactive tensors are left untouched by step(). */
+  setActive(tensor: number, active: boolean): void {
+    this.#assertUsable();
+    configAssert(
+      Number.isInteger(tensor) && tensor >= 0 && tensor < this.tensorCount,
+      'tensor',
+      () => `Invalid tensor index: ${tensor} (expected 0..${this.tensorCount - 1})`,
+    );
+    const bit = 1 << (tensor % 32);
+    const word = tensor >> 5;
+    this.#activeMask[word] = active ? this.#activeMask[word]! | bit : this.#activeMask[word]! & ~bit;
+  }
+
+  isActive(tensor: number): boolean {
+    return ((this.#activeMask[tensor >> 5]! >>> (tensor % 32)) & 1) === 1;
+  }
+
+  #scheduleFactor(step: number): number {
+    const factor = this.#schedule(Math.max(1, step));
+    configAssert(
+      typeof factor === 'number' && Number.isFinite(factor) && factor >= 0,
+      'schedule',
+      () => `Invalid schedule factor ${String(factor)} at step ${step} (expected a finite number >= 0)`,
+    );
+    return factor;
+  }
+
   /**
-   * Records one optimizer step into `encoder` (nothing runs until the caller submits it). Writes this step's
-   * factors into their own uniform slot, so several steps recorded before one submit each see their own.
+   * Records one optimizer step into `encoder`; nothing runs until the caller submits it. Writes this step's
+   * per-call data into its own slot, so several steps recorded before one submit each see their own values.
    */
   step(encoder: GPUCommandEncoder): void {
     this.#assertUsable();
@@ -549,29 +706,72 @@ export class FusedOptimizer {
           `(or raise maxStepsPerEncoder, now ${this.#ringSlots})`,
       );
     }
+    const step = this.#completed + 1;
+    const view = this.#callView;
+    // Schedule factors first: a schedule that throws or returns garbage must leave everything unchanged.
+    const window = this.#gradStats ? CALL.scheduleWindow : 1;
+    for (let k = 0; k < window; k++)
+      view.setFloat32((CALL.schedule + k) * 4, this.#scheduleFactor(step - k), true);
     this.#stepsPerEncoder.set(encoder, recorded + 1);
-    const t = this.#step + 1;
-    this.#definition.rule(t, this.#scalars, this.#info);
-    this.#step = t;
 
+    view.setFloat32(CALL.invScale * 4, 1 / this.#gradScale, true);
+    view.setFloat32(CALL.maxNorm * 4, this.#maxGradNorm, true);
+    view.setUint32(CALL.hostStep * 4, step, true);
+    this.#groups.forEach((group, index) => {
+      view.setFloat32((CALL.groupLr + index) * 4, group.hp.lr, true);
+    });
+    const maskStart = (CALL.groupLr + this.#groups.length) * 4;
+    this.#activeMask.forEach((word, index) => {
+      view.setUint32(maskStart + index * 4, word, true);
+    });
     const slotOffset = this.#slot * this.#slotStride;
     this.#slot = (this.#slot + 1) % this.#ringSlots;
-    packStepScalars(this.#scalars, this.#scalarBytes);
-    this.#device.queue.writeBuffer(this.#ring, slotOffset, this.#scalarBytes);
+    this.#device.queue.writeBuffer(this.#callRing, slotOffset, this.#callBytes);
     this.#dynamicOffset[0] = slotOffset;
+    this.#completed = step;
+    this.#describe(step);
 
-    if (this.#units.length === 0) return;
+    if (this.tensorCount === 0) return;
+    if (this.#gradStats) encoder.clearBuffer(this.#control, GRAD_CONTROL.nonFinite, 4);
     const pass = encoder.beginComputePass({ label: `webgpu-radam ${this.name} step` });
+    if (this.#gradStats) {
+      for (const unit of this.#units) {
+        pass.setPipeline(this.#pipelines.reduce[unit.width]!);
+        pass.setBindGroup(0, unit.reduceBindGroup!);
+        pass.dispatchWorkgroups(unit.workgroups[0], unit.workgroups[1]);
+      }
+      pass.setPipeline(this.#pipelines.finalize!);
+      pass.setBindGroup(0, this.#finalizeBindGroup!, this.#dynamicOffset, 0, 1);
+      pass.dispatchWorkgroups(1);
+    }
+    pass.setPipeline(this.#pipelines.prepare);
+    pass.setBindGroup(0, this.#prepareBindGroup, this.#dynamicOffset, 0, 1);
+    pass.dispatchWorkgroups(this.#prepareWorkgroups);
     let current: GPUComputePipeline | undefined;
     for (const unit of this.#units) {
-      if (unit.pipeline !== current) {
-        pass.setPipeline(unit.pipeline);
-        current = unit.pipeline;
+      const pipeline = this.#pipelines.step[unit.width]!;
+      if (pipeline !== current) {
+        pass.setPipeline(pipeline);
+        current = pipeline;
       }
-      pass.setBindGroup(0, unit.bindGroup, this.#dynamicOffset, 0, 1);
+      pass.setBindGroup(0, unit.stepBindGroup);
       pass.dispatchWorkgroups(unit.workgroups[0], unit.workgroups[1]);
     }
     pass.end();
+  }
+
+  #describe(step: number): void {
+    const group = this.#groups[0];
+    const info = this.#info;
+    info.step = step;
+    if (!group) return;
+    const factors = stepFactors(group.hp, step);
+    info.lr = group.hp.lr * this.#scheduleFactor(step);
+    info.branch = factors.branch;
+    info.bc1 = factors.bc1;
+    info.bc2 = factors.bc2;
+    info.rhoT = factors.rhoT;
+    info.rect = factors.rect;
   }
 
   /** Records one step into a fresh encoder and submits it. */
@@ -580,6 +780,26 @@ export class FusedOptimizer {
     const encoder = this.#device.createCommandEncoder({ label: `webgpu-radam ${this.name} step` });
     this.step(encoder);
     this.#device.queue.submit([encoder.finish()]);
+  }
+
+  /**
+   * Reads the gradient statistics of the last submitted step and every tensor's step count back from the GPU
+   * (asynchronously; nothing waits on the GPU meanwhile). Call it once all recorded steps are submitted: it also
+   * resynchronises stepCount with steps the GPU skipped, which the schedule needs at least every 15 skips.
+   */
+  async readGradStats(): Promise<GradStats> {
+    this.#assertUsable();
+    const controlBytes = await readBack(this.#device, this.#control, 0, GRAD_CONTROL.bytes);
+    const counts = await readBack(this.#device, this.#stepCounts, 0, Math.max(4, this.tensorCount * 4));
+    const view = new DataView(controlBytes);
+    const completed = this.#gradStats ? view.getUint32(GRAD_CONTROL.completedSteps, true) : this.#completed;
+    this.#completed = completed;
+    return {
+      nonFinite: view.getUint32(GRAD_CONTROL.nonFinite, true) !== 0,
+      gradNorm: this.#gradStats ? view.getFloat32(GRAD_CONTROL.gradNorm, true) : Number.NaN,
+      completedSteps: completed,
+      stepCounts: new Uint32Array(counts, 0, this.tensorCount),
+    };
   }
 
   /** Where tensor i's moments live (for state readback and tests). */
@@ -597,14 +817,14 @@ export class FusedOptimizer {
       () => `Invalid tensor index: ${tensor} (expected 0..${this.#tensors.length - 1})`,
     );
     return {
-      expAvg: this.#expAvgPages[placement.statePage]!,
-      expAvgSq: this.#expAvgSqPages[placement.statePage],
-      byteOffset: placement.stateOffset * 4,
+      expAvg: this.#expAvgPages[placement.page]!,
+      expAvgSq: this.#expAvgSqPages[placement.page],
+      byteOffset: placement.offset * 4,
       length: placement.length,
     };
   }
 
-  /** Frees the moments and uniforms this optimizer allocated; never the caller's buffers. Idempotent. */
+  /** Frees the moments, tables and uniforms this optimizer allocated; never the caller's buffers. Idempotent. */
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
@@ -616,30 +836,55 @@ export class FusedOptimizer {
   }
 }
 
-async function probeUnits(
+async function readBack(
   device: GPUDevice,
-  units: DispatchUnit[],
-): Promise<{ unit: DispatchUnit; message: string } | undefined> {
-  const dynamicOffsets = [0];
-  const submitProbe = (subset: DispatchUnit[]) => {
+  source: GPUBuffer,
+  offset: number,
+  size: number,
+): Promise<ArrayBuffer> {
+  const staging = device.createBuffer({
+    label: 'webgpu-radam readback',
+    size,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  const encoder = device.createCommandEncoder({ label: 'webgpu-radam readback' });
+  encoder.copyBufferToBuffer(source, offset, staging, 0, size);
+  device.queue.submit([encoder.finish()]);
+  try {
+    await staging.mapAsync(GPUMapMode.READ);
+    return staging.getMappedRange().slice(0);
+  } finally {
+    staging.destroy();
+  }
+}
+
+async function probeBindGroups(
+  device: GPUDevice,
+  bindGroups: GPUBindGroup[],
+  pipelines: GPUComputePipeline[],
+): Promise<{ index: number; message: string } | undefined> {
+  const submitProbe = (indices: number[]) => {
     const encoder = device.createCommandEncoder({ label: 'webgpu-radam binding probe' });
     const pass = encoder.beginComputePass();
-    for (const unit of subset) {
-      pass.setPipeline(unit.pipeline);
-      pass.setBindGroup(0, unit.bindGroup, dynamicOffsets);
+    for (const index of indices) {
+      pass.setPipeline(pipelines[index]!);
+      pass.setBindGroup(0, bindGroups[index]!);
     }
     pass.end();
     device.queue.submit([encoder.finish()]);
   };
+  if (bindGroups.length === 0) return undefined;
   device.pushErrorScope('validation');
-  submitProbe(units);
+  submitProbe(bindGroups.map((_, index) => index));
   const error = await device.popErrorScope();
   if (!error) return undefined;
-  for (const unit of units) {
+  for (let index = 0; index < bindGroups.length; index++) {
     device.pushErrorScope('validation');
-    submitProbe([unit]);
+    submitProbe([index]);
     const unitError = await device.popErrorScope();
-    if (unitError) return { unit, message: unitError.message };
+    if (unitError) return { index, message: unitError.message };
   }
-  return { unit: units[0]!, message: error.message };
+  return { index: 0, message: error.message };
 }
+
+export type { ParamSpec };

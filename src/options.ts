@@ -1,4 +1,5 @@
 import { configAssert } from './errors';
+import type { LrSchedule } from './schedules';
 import type { AdaptiveHyperParameters, SgdHyperParameters } from './step-scalars';
 
 /**
@@ -236,7 +237,7 @@ export function resolveRAdamOptions(options: RAdamOptions = {}): AdaptiveHyperPa
     ),
     epsMode: oneOf(options.epsMode ?? preset.epsMode, ['uncorrected', 'corrected'] as const, 'epsMode'),
     degeneratedToSgd: flag(options.degeneratedToSgd ?? preset.degeneratedToSgd, 'degeneratedToSgd'),
-    rectify: true,
+    kind: 'rectified',
   };
 }
 
@@ -257,7 +258,7 @@ export function resolveAdamOptions(options: AdamOptions = {}, decoupled: boolean
     thresholdComparison: '>',
     epsMode: 'corrected',
     degeneratedToSgd: true,
-    rectify: false,
+    kind: 'adaptive',
   };
 }
 
@@ -275,6 +276,7 @@ export function resolveSgdOptions(options: SgdOptions = {}): SgdHyperParameters 
       `Invalid nesterov: true with momentum ${momentum} and dampening ${dampening} (needs momentum > 0 and dampening 0)`,
   );
   return {
+    kind: 'sgd',
     lr: validateLearningRate(options.lr ?? 1e-3),
     momentum,
     dampening,

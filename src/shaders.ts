@@ -1,20 +1,26 @@
 // The only module that imports WGSL. `?raw` imports are understood by Vite (the published build inlines them
 // as strings) and by vitest; see the README's "How the shaders are loaded".
 import commonWgsl from '../shaders/common.wgsl?raw';
+import gradStatsWgsl from '../shaders/grad-stats.wgsl?raw';
 import optimizerWgsl from '../shaders/optimizer.wgsl?raw';
 import streamsWgsl from '../shaders/streams.wgsl?raw';
 
 /** Elements per invocation: 1 (`f32`) or 4 (`vec4<f32>`), spliced in as `alias Element = …;`. */
 export type ElementWidth = 1 | 4;
 
-function elementAlias(width: ElementWidth): string {
-  return `alias Element = ${width === 4 ? 'vec4<f32>' : 'f32'};\n`;
+// The only text that differs between the scalar and vec4 instances of a kernel: WGSL has no generics.
+function elementPreamble(width: ElementWidth): string {
+  return width === 4
+    ? 'alias Element = vec4<f32>;\nalias ElementBits = vec4<u32>;\n' +
+        'fn elementSum(x: Element) -> f32 { return dot(x, vec4<f32>(1.0)); }\n'
+    : 'alias Element = f32;\nalias ElementBits = u32;\nfn elementSum(x: Element) -> f32 { return x; }\n';
 }
 
 export function streamsShaderSource(width: ElementWidth): string {
-  return elementAlias(width) + commonWgsl + streamsWgsl;
+  return elementPreamble(width) + commonWgsl + streamsWgsl;
 }
 
+/** The optimizer module: prepare, step, reduceGrads and finalizeGradStats entry points. */
 export function optimizerShaderSource(width: ElementWidth): string {
-  return elementAlias(width) + commonWgsl + optimizerWgsl;
+  return elementPreamble(width) + commonWgsl + optimizerWgsl + gradStatsWgsl;
 }

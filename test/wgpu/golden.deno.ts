@@ -7,11 +7,15 @@ import { type Layout, runGoldenCase } from '../helpers/golden-runner';
 
 const adapter = await navigator.gpu.requestAdapter();
 if (!adapter) {
-  console.error('No WebGPU adapter in Deno: install chromium + libvulkan1 and set VK_ICD_FILENAMES to SwiftShader');
+  console.error(
+    'No WebGPU adapter in Deno: install chromium + libvulkan1 and set VK_ICD_FILENAMES to SwiftShader',
+  );
   Deno.exit(1);
 }
 const info = adapter.info;
-console.log(`[wgpu] adapter: ${[info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ')}`);
+console.log(
+  `[wgpu] adapter: ${[info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ')}`,
+);
 const device = await adapter.requestDevice();
 device.addEventListener('uncapturederror', (event) => {
   console.error(`[wgpu uncaptured error] ${(event as GPUUncapturedErrorEvent).error.message}`);
@@ -29,7 +33,10 @@ for (const file of listGoldenFiles()) {
       ...report.branchMismatches,
       ...report.arrays
         .filter((a) => a.ratioVsF64 > 1 || (golden.expectedF32 && a.ratioVsF32 > 1))
-        .map((a) => `${a.array}: err/allowed vs f64 ${a.ratioVsF64.toFixed(3)}, vs f32 ${a.ratioVsF32.toFixed(3)}`),
+        .map(
+          (a) =>
+            `${a.array}: err/allowed vs f64 ${a.ratioVsF64.toFixed(3)}, vs f32 ${a.ratioVsF32.toFixed(3)}`,
+        ),
     ];
     const worst = Math.max(...report.arrays.map((a) => Math.max(a.ratioVsF64, a.ratioVsF32)));
     if (problems.length === 0) {

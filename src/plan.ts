@@ -1,0 +1,241 @@
+// Pure planning, no GPU calls: where each tensor's moments live, and which dispatches (units) and tiles cover
+// every element. Units batch all tensors that share a param buffer, a grad buffer and a moment page, so a model
+// whose parameters are packed into one buffer steps in a constant number of dispatches however many tensors it has.
+import type { ElementWidth } from './shaders';
+
+export interface PlannedTensor {
+  param: GPUBuffer;
+  grad: GPUBuffer;
+  length: number;
+  paramOffset: number;
+  gradOffset: number;
+}
+
+export interface StatePlacement {
+  page: number;
+  /** In f32 elements from the start of the page. */
+  offset: number;
+}
+
+export interface Window {
+  /** Byte offset of the binding (a multiple of the storage offset alignment). */
+  offset: number;
+  size: number;
+}
+
+export interface PlannedTile {
+  tensor: number;
+  /** In Elements from the start of each of the unit's bindings. */
+  paramOffset: number;
+  gradOffset: number;
+  stateOffset: number;
+  count: number;
+}
+
+export interface PlannedUnit {
+  width: ElementWidth;
+  param: GPUBuffer;
+  grad: GPUBuffer;
+  page: number;
+  paramWindow: Window;
+  gradWindow: Window;
+  stateWindow: Window;
+  tiles: PlannedTile[];
+}
+
+export interface PlanLimits {
+  storageAlignment: number;
+  /** Largest byte size of one binding. */
+  maxBindingBytes: number;
+  /** Largest moment page, in bytes. */
+  maxPageBytes: number;
+  workgroupSize: number;
+  vectorize: boolean;
+}
+
+export function placeState(
+  tensors: readonly PlannedTensor[],
+  limits: PlanLimits,
+): { placements: StatePlacement[]; pageElements: number[] } {
+  // Each tensor's state starts on a storage-alignment boundary, so state bindings never need widening.
+  const align = limits.storageAlignment / 4;
+  const pageLimit = Math.floor(limits.maxPageBytes / 4 / align) * align;
+  const pageElements: number[] = [];
+  const placements = tensors.map((tensor) => {
+    const padded = Math.ceil(tensor.length / align) * align;
+    let page = pageElements.length - 1;
+    if (page < 0 || pageElements[page]! + padded > pageLimit) {
+      pageElements.push(0);
+      page++;
+    }
+    const offset = pageElements[page]!;
+    pageElements[page] = offset + padded;
+    return { page, offset };
+  });
+  return { placements, pageElements };
+}
+
+interface Piece {
+  tensor: number;
+  width: ElementWidth;
+  /** First element of the piece within its tensor, and its length, in f32 elements. */
+  start: number;
+  length: number;
+  paramByte: number;
+  gradByte: number;
+  stateByte: number;
+}
+
+/** Splits tensors into pieces that each bind within maxBindingBytes, with vec4 bodies and scalar tails. */
+function piecesOf(
+  tensors: readonly PlannedTensor[],
+  placements: readonly StatePlacement[],
+  limits: PlanLimits,
+): Piece[] {
+  const maxPiece = Math.floor((limits.maxBindingBytes - limits.storageAlignment) / 16) * 4;
+  const pieces: Piece[] = [];
+  tensors.forEach((tensor, index) => {
+    const vectorOk = limits.vectorize && tensor.paramOffset % 16 === 0 && tensor.gradOffset % 16 === 0;
+    const piece = (width: ElementWidth, start: number, length: number) =>
+      pieces.push({
+        tensor: index,
+        width,
+        start,
+        length,
+        paramByte: tensor.paramOffset + start * 4,
+        gradByte: tensor.gradOffset + start * 4,
+        stateByte: (placements[index]!.offset + start) * 4,
+      });
+    for (let start = 0; start < tensor.length; start += maxPiece) {
+      const chunk = Math.min(maxPiece, tensor.length - start);
+      const body = vectorOk ? chunk - (chunk % 4) : 0;
+      if (body > 0) piece(4, start, body);
+      if (chunk > body) piece(1, start + body, chunk - body);
+    }
+  });
+  return pieces;
+}
+
+function windowOf(start: number, end: number, alignment: number): Window {
+  const offset = Math.floor(start / alignment) * alignment;
+  return { offset, size: end - offset };
+}
+
+export function planUnits(
+  tensors: readonly PlannedTensor[],
+  placements: readonly StatePlacement[],
+  limits: PlanLimits,
+): PlannedUnit[] {
+  const pieces = piecesOf(tensors, placements, limits);
+  // Batch pieces that can share one bind group; within a batch, in parameter-address order so windows stay tight.
+  const batches = new Map<string, Piece[]>();
+  const bufferIds = new Map<GPUBuffer, number>();
+  const idOf = (buffer: GPUBuffer) => {
+    let id = bufferIds.get(buffer);
+    if (id === undefined) {
+      id = bufferIds.size;
+      bufferIds.set(buffer, id);
+    }
+    return id;
+  };
+  for (const piece of pieces) {
+    const tensor = tensors[piece.tensor]!;
+    const key = `${piece.width}|${idOf(tensor.param)}|${idOf(tensor.grad)}|${placements[piece.tensor]!.page}`;
+    const batch = batches.get(key) ?? [];
+    batch.push(piece);
+    batches.set(key, batch);
+  }
+  const units: PlannedUnit[] = [];
+  const alignment = limits.storageAlignment;
+  for (const batch of batches.values()) {
+    batch.sort((a, b) => a.paramByte - b.paramByte);
+    let current: Piece[] = [];
+    let bounds = { p0: 0, p1: 0, g0: 0, g1: 0, s0: 0, s1: 0 };
+    const flush = () => {
+      if (current.length > 0) units.push(unitOf(current, tensors, placements, bounds, limits));
+      current = [];
+    };
+    for (const piece of batch) {
+      const bytes = piece.length * 4;
+      const next =
+        current.length === 0
+          ? {
+              p0: piece.paramByte,
+              p1: piece.paramByte + bytes,
+              g0: piece.gradByte,
+              g1: piece.gradByte + bytes,
+              s0: piece.stateByte,
+              s1: piece.stateByte + bytes,
+            }
+          : {
+              p0: Math.min(bounds.p0, piece.paramByte),
+              p1: Math.max(bounds.p1, piece.paramByte + bytes),
+              g0: Math.min(bounds.g0, piece.gradByte),
+              g1: Math.max(bounds.g1, piece.gradByte + bytes),
+              s0: Math.min(bounds.s0, piece.stateByte),
+              s1: Math.max(bounds.s1, piece.stateByte + bytes),
+            };
+      const fits = [
+        [next.p0, next.p1],
+        [next.g0, next.g1],
+        [next.s0, next.s1],
+      ].every(([start, end]) => windowOf(start!, end!, alignment).size <= limits.maxBindingBytes);
+      if (!fits) {
+        flush();
+        bounds = {
+          p0: piece.paramByte,
+          p1: piece.paramByte + bytes,
+          g0: piece.gradByte,
+          g1: piece.gradByte + bytes,
+          s0: piece.stateByte,
+          s1: piece.stateByte + bytes,
+        };
+      } else {
+        bounds = next;
+      }
+      current.push(piece);
+    }
+    flush();
+  }
+  return units;
+}
+
+function unitOf(
+  pieces: Piece[],
+  tensors: readonly PlannedTensor[],
+  placements: readonly StatePlacement[],
+  bounds: { p0: number; p1: number; g0: number; g1: number; s0: number; s1: number },
+  limits: PlanLimits,
+): PlannedUnit {
+  const first = pieces[0]!;
+  const width = first.width;
+  const elementBytes = 4 * width;
+  const paramWindow = windowOf(bounds.p0, bounds.p1, limits.storageAlignment);
+  const gradWindow = windowOf(bounds.g0, bounds.g1, limits.storageAlignment);
+  const stateWindow = windowOf(bounds.s0, bounds.s1, limits.storageAlignment);
+  const tiles: PlannedTile[] = [];
+  for (const piece of pieces) {
+    const elements = piece.length / width;
+    for (let done = 0; done < elements; done += limits.workgroupSize) {
+      const skip = done * elementBytes;
+      tiles.push({
+        tensor: piece.tensor,
+        paramOffset: (piece.paramByte + skip - paramWindow.offset) / elementBytes,
+        gradOffset: (piece.gradByte + skip - gradWindow.offset) / elementBytes,
+        stateOffset: (piece.stateByte + skip - stateWindow.offset) / elementBytes,
+        count: Math.min(limits.workgroupSize, elements - done),
+      });
+    }
+  }
+  const tensor = tensors[first.tensor]!;
+  return {
+    width,
+    param: tensor.param,
+    grad: tensor.grad,
+    page: placements[first.tensor]!.page,
+    paramWindow,
+    gradWindow,
+    stateWindow,
+    tiles,
+  };
+}
