@@ -38,6 +38,17 @@ export {
   tfaRectifiedAdamSchedule,
   warmupCosine,
 } from './schedules';
+export {
+  deserializeState,
+  fromTfjsWeights,
+  type OptimizerState,
+  STATE_FORMAT,
+  STATE_FORMAT_VERSION,
+  type StateHeader,
+  serializeState,
+  type TensorStateHeader,
+  toTfjsWeights,
+} from './state';
 export type { Branch, GroupHyperParameters, StepInfo } from './step-scalars';
 export {
   createStreamKernel,

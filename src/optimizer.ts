@@ -17,6 +17,13 @@ import { checkedComputePipeline, getBindGroupLayout } from './pipeline-cache';
 import { type PlannedUnit, placeState, planUnits } from './plan';
 import type { LrSchedule } from './schedules';
 import { type ElementWidth, optimizerShaderSource } from './shaders';
+import {
+  type OptimizerState,
+  STATE_FORMAT,
+  STATE_FORMAT_VERSION,
+  type StateHeader,
+  type TensorStateHeader,
+} from './state';
 import { type GroupHyperParameters, newStepInfo, type StepInfo, stepFactors } from './step-scalars';
 
 /** Optimizer-wide options shared by every algorithm. */
@@ -800,6 +807,139 @@ export class FusedOptimizer {
       completedSteps: completed,
       stepCounts: new Uint32Array(counts, 0, this.tensorCount),
     };
+  }
+
+  /**
+   * Reads every tensor's moments and step count back (asynchronously) into a snapshot whose header uses torch's
+   * names (exp_avg, exp_avg_sq, step). serializeState() turns it into bytes; loadStateDict() restores it.
+   */
+  async stateDict(): Promise<OptimizerState> {
+    this.#assertUsable();
+    const counts = new Uint32Array(
+      await readBack(this.#device, this.#stepCounts, 0, Math.max(4, this.tensorCount * 4)),
+    );
+    const control = new DataView(await readBack(this.#device, this.#control, 0, GRAD_CONTROL.bytes));
+    const completed = this.#gradStats
+      ? control.getUint32(GRAD_CONTROL.completedSteps, true)
+      : this.#completed;
+    const pages = async (list: GPUBuffer[]) =>
+      Promise.all(
+        list.map(async (page) => new Float32Array(await readBack(this.#device, page, 0, page.size))),
+      );
+    const expAvg = await pages(this.#expAvgPages);
+    const expAvgSq = await pages(this.#expAvgSqPages);
+    const total = this.#tensors.reduce((sum, t) => sum + t.length, 0);
+    const payload = new Float32Array(total * (expAvgSq.length > 0 ? 2 : 1));
+    let offset = 0;
+    const take = (pageData: Float32Array, tensor: TensorState) => {
+      payload.set(pageData.subarray(tensor.offset, tensor.offset + tensor.length), offset);
+      offset += tensor.length;
+      return offset - tensor.length;
+    };
+    const tensors: TensorStateHeader[] = this.#tensors.map((tensor, i) => {
+      const entry: TensorStateHeader = {
+        name: tensor.name,
+        length: tensor.length,
+        step: counts[i]!,
+        exp_avg: take(expAvg[tensor.page]!, tensor),
+      };
+      if (expAvgSq.length > 0) entry.exp_avg_sq = take(expAvgSq[tensor.page]!, tensor);
+      return entry;
+    });
+    this.#completed = completed;
+    const header: StateHeader = {
+      format: STATE_FORMAT,
+      version: STATE_FORMAT_VERSION,
+      optimizer: this.name,
+      step: completed,
+      paramGroups: this.paramGroups.map((group) => ({ lr: group.lr, params: [...group.tensors] })),
+      tensors,
+    };
+    return { header, payload };
+  }
+
+  /**
+   * Restores a snapshot from stateDict() (or converted from torch/tfjs). Everything is checked first — format,
+   * version, optimizer kind, tensor count and lengths, group layout, payload bounds — and a mismatch throws an
+   * OptimizerStateError with nothing changed. Then moments, step counts and group learning rates are written
+   * (queue writes, ordered before the next submitted step).
+   */
+  loadStateDict(state: OptimizerState): void {
+    this.#assertUsable();
+    const fail = (why: string): never => {
+      throw new OptimizerStateError(`${this.name}.loadStateDict: ${why}; nothing was changed`);
+    };
+    const header = state?.header;
+    const payload = state?.payload;
+    if (!header || typeof header !== 'object') fail('the state has no header');
+    if (!(payload instanceof Float32Array)) fail('the payload is not a Float32Array');
+    if (header.format !== STATE_FORMAT)
+      fail(`format is ${JSON.stringify(header.format)}, expected "${STATE_FORMAT}"`);
+    if (header.version !== STATE_FORMAT_VERSION)
+      fail(`version ${header.version} is not supported (expected ${STATE_FORMAT_VERSION})`);
+    const hasSecond = this.#expAvgSqPages.length > 0;
+    if (!Array.isArray(header.tensors) || header.tensors.length !== this.tensorCount) {
+      fail(`it holds ${header.tensors?.length} tensors, this optimizer has ${this.tensorCount}`);
+    }
+    if (!Array.isArray(header.paramGroups) || header.paramGroups.length !== this.paramGroups.length) {
+      fail(
+        `it holds ${header.paramGroups?.length} param groups, this optimizer has ${this.paramGroups.length}`,
+      );
+    }
+    header.paramGroups.forEach((group, g) => {
+      const mine = this.paramGroups[g]!.tensors;
+      if (!Array.isArray(group.params) || group.params.join() !== mine.join()) {
+        fail(`paramGroups[${g}] holds tensors [${group.params}], this optimizer's holds [${mine.join()}]`);
+      }
+      if (typeof group.lr !== 'number' || !Number.isFinite(group.lr) || group.lr < 0)
+        fail(`paramGroups[${g}].lr is ${group.lr}`);
+    });
+    const validStep = (step: unknown) =>
+      Number.isInteger(step) && (step as number) >= 0 && (step as number) < 2 ** 32;
+    if (!validStep(header.step)) fail(`step ${header.step} is not an integer in [0, 2^32)`);
+    header.tensors.forEach((t, i) => {
+      const mine = this.#tensors[i]!;
+      if (t.length !== mine.length)
+        fail(`tensors[${i}] (${t.name}) has length ${t.length}, ${mine.name} has ${mine.length}`);
+      if (!validStep(t.step)) fail(`tensors[${i}].step ${t.step} is not an integer in [0, 2^32)`);
+      const ranges: [string, number | undefined][] = [
+        ['exp_avg', t.exp_avg],
+        ['exp_avg_sq', t.exp_avg_sq],
+      ];
+      if (hasSecond !== (t.exp_avg_sq !== undefined)) {
+        fail(
+          `tensors[${i}] ${hasSecond ? 'lacks' : 'has'} exp_avg_sq, which ${this.name} ${hasSecond ? 'needs' : 'does not keep'}`,
+        );
+      }
+      for (const [key, start] of ranges) {
+        if (start === undefined) continue;
+        if (!Number.isInteger(start) || start < 0 || start + t.length > payload.length) {
+          fail(
+            `tensors[${i}].${key} range [${start}, ${start + t.length}) is outside the payload of ${payload.length}`,
+          );
+        }
+      }
+    });
+
+    const queue = this.#device.queue;
+    header.tensors.forEach((t, i) => {
+      const mine = this.#tensors[i]!;
+      if (t.length === 0) return;
+      queue.writeBuffer(this.#expAvgPages[mine.page]!, mine.offset * 4, payload, t.exp_avg, t.length);
+      if (hasSecond)
+        queue.writeBuffer(this.#expAvgSqPages[mine.page]!, mine.offset * 4, payload, t.exp_avg_sq!, t.length);
+    });
+    if (this.tensorCount > 0)
+      queue.writeBuffer(
+        this.#stepCounts,
+        0,
+        Uint32Array.from(header.tensors, (t) => t.step),
+      );
+    queue.writeBuffer(this.#control, GRAD_CONTROL.completedSteps, Uint32Array.of(header.step));
+    header.paramGroups.forEach((group, g) => {
+      this.#groups[g]!.hp.lr = group.lr;
+    });
+    this.#completed = header.step;
   }
 
   /** Where tensor i's moments live (for state readback and tests). */

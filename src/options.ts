@@ -1,5 +1,4 @@
 import { configAssert } from './errors';
-import type { LrSchedule } from './schedules';
 import type { AdaptiveHyperParameters, SgdHyperParameters } from './step-scalars';
 
 /**
