@@ -1,14 +1,10 @@
-// Gradient statistics before a step, without any readback: one pass over the gradients sums their squares per
-// tile and flags any non-finite element; a one-workgroup pass adds the partial sums, turns them into torch's
-// clip_grad_norm_ factor, and decides the schedule factor of the step that will run (skipped steps do not
-// advance the schedule). The optimizer's prepare pass reads the result. Shares Tile/GradControl/CallData with
-// optimizer.wgsl, which the host concatenates in front of this file.
+// Gradient statistics before a step, without any readback (part of the optimizer family: it reuses the
+// optimizer's bindings and is concatenated after optimizer.wgsl). reduceGrads sums the squares of the active
+// tensors' gradients per tile and flags any non-finite one; finalizeGradStats adds the partial sums into torch's
+// clip_grad_norm_ factor and picks the schedule factor of the step that will actually run: skipped steps do not
+// advance the schedule.
 
-@group(0) @binding(16) var<storage, read> statGrads: array<Element>;
-@group(0) @binding(17) var<storage, read> statTiles: array<Tile>;
 @group(0) @binding(18) var<storage, read_write> partialSums: array<f32>;
-@group(0) @binding(19) var<storage, read_write> statControl: GradControl;
-@group(0) @binding(20) var<storage, read> statCall: CallData;
 
 const EXPONENT_MASK: u32 = 0x7f800000u;
 
@@ -31,18 +27,22 @@ fn reduceGrads(
   @builtin(num_workgroups) numWorkgroups: vec3<u32>,
 ) {
   let tileIndex = workgroupId.y * numWorkgroups.x + workgroupId.x;
-  // Uniform across the workgroup (it depends only on the workgroup), so the barriers below stay legal.
-  let inRange = tileIndex < arrayLength(&statTiles);
+  // Depends only on the workgroup, so the barriers below stay in uniform control flow.
+  let inRange = tileIndex < arrayLength(&tiles);
   var sumOfSquares = 0.0;
   if (inRange) {
-    let tile = statTiles[tileIndex];
+    let tile = tiles[tileIndex];
     if (localIndex < tile.count) {
-      let g = statGrads[tile.gradOffset + localIndex];
-      // Exponent bits, not isinf/isnan: WGSL lets compilers assume floats are finite.
-      if (any((bitcast<ElementBits>(g) & ElementBits(EXPONENT_MASK)) == ElementBits(EXPONENT_MASK))) {
-        atomicOr(&statControl.nonFinite, 1u);
+      let position = tile.start + localIndex;
+      let segment = segments[locateSegment(tile, position)];
+      if (tensorIsActive(segment.tensor)) {
+        let g = grads[segment.gradOffset + position - segment.start];
+        // Exponent bits, not isinf/isnan: WGSL lets compilers assume floats are finite.
+        if (any((bitcast<ElementBits>(g) & ElementBits(EXPONENT_MASK)) == ElementBits(EXPONENT_MASK))) {
+          atomicOr(&control.nonFinite, 1u);
+        }
+        sumOfSquares = elementSum(g * g);
       }
-      sumOfSquares = elementSum(g * g);
     }
   }
   scratch[localIndex] = sumOfSquares;
@@ -61,17 +61,16 @@ fn finalizeGradStats(@builtin(local_invocation_index) localIndex: u32) {
   scratch[localIndex] = total;
   reduceScratch(localIndex);
   if (localIndex != 0u) { return; }
-  let invScale = bitcast<f32>(statCall.words[CALL_INV_SCALE]);
-  let maxNorm = bitcast<f32>(statCall.words[CALL_MAX_NORM]);
-  let norm = sqrt(scratch[0]) * invScale;
-  statControl.gradNorm = norm;
-  statControl.clipFactor = select(1.0, min(1.0, maxNorm / (norm + 1e-6)), maxNorm > 0.0);
-  // The host wrote schedule factors for the steps it may be on, newest first; skipped steps (found so far on the
-  // GPU only) push the real step back into that window.
-  let skip = atomicLoad(&statControl.nonFinite) != 0u;
-  let completed = statControl.completedSteps + select(1u, 0u, skip);
-  statControl.completedSteps = completed;
-  let hostStep = statCall.words[CALL_HOST_STEP];
+  let norm = sqrt(scratch[0]) * callF32(CALL_INV_SCALE);
+  let maxNorm = callF32(CALL_MAX_NORM);
+  control.gradNorm = norm;
+  control.clipFactor = select(1.0, min(1.0, maxNorm / (norm + 1e-6)), maxNorm > 0.0);
+  // The host wrote schedule factors for the step it believes is next and the ones before it (newest first);
+  // steps skipped on the GPU, which the host learns of only later, shift the real step back into that window.
+  let skip = atomicLoad(&control.nonFinite) != 0u;
+  let completed = control.completedSteps + select(1u, 0u, skip);
+  control.completedSteps = completed;
+  let hostStep = call.words[CALL_HOST_STEP];
   let lag = min(hostStep - min(completed, hostStep), SCHEDULE_WINDOW - 1u);
-  statControl.lrFactor = bitcast<f32>(statCall.words[CALL_SCHEDULE + lag]);
+  control.lrFactor = callF32(CALL_SCHEDULE + lag);
 }

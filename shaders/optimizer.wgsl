@@ -1,8 +1,14 @@
-// The fused optimizer step, in two entry points recorded into one compute pass:
+// The fused optimizer step. Entry points, recorded in this order into one compute pass:
+//   reduceGrads, finalizeGradStats (only with gradient checks): one pass over the gradients sums their squares per
+//            tile and flags any non-finite element; one workgroup adds the partial sums into torch's
+//            clip_grad_norm_ factor and decides the schedule factor of the step that will run;
 //   prepare: one invocation per tensor turns the tensor's step count (kept on the GPU) and this call's learning
 //            rate into final per-tensor factors, and advances the count unless the step is skipped;
-//   step:    one workgroup per tile of a tensor reads param, grad and the moments once and writes param and the
-//            moments once (28 bytes per f32 element with a second moment, 20 without).
+//   step:    one invocation per element reads param, grad and the moments once and writes param and the moments
+//            once (28 bytes per f32 element with a second moment, 20 without).
+// Tensors that share buffers are packed end to end into one index space ("segments"), cut into tiles of one
+// workgroup each, so a model with a thousand small tensors needs no more dispatches or idle invocations than one
+// big tensor. Every global has its own binding number; each entry point's layout lists just the ones it uses.
 // Everything that depends only on the step count and the hyper-parameters (bias corrections, RAdam's rho_t and
 // rectification, the branch) comes from a float64 table computed on the host; only steps beyond that table are
 // computed here in f32. The same kernel serves RAdam, Adam, AdamW and SGD-momentum. `Element` is f32 or vec4<f32>.
@@ -86,15 +92,24 @@ struct GradControl {
   completedSteps: u32,
 }
 
-struct Tile {
-  paramOffset: u32,        // in Elements, from the start of each binding
+// A run of one tensor's elements inside a unit's index space; offsets in Elements from each binding's start.
+struct Segment {
+  start: u32,
+  paramOffset: u32,
   gradOffset: u32,
   stateOffset: u32,
-  count: u32,              // Elements in this tile, <= WORKGROUP_SIZE
+  count: u32,
   tensor: u32,
   _pad0: u32,
   _pad1: u32,
-  _pad2: u32,
+}
+
+// One workgroup's share of a unit's index space, and the segments it overlaps.
+struct Tile {
+  start: u32,
+  count: u32,
+  firstSegment: u32,
+  segmentCount: u32,
 }
 
 // ---- prepare ----
@@ -112,12 +127,18 @@ struct Tile {
 const CALL_INV_SCALE: u32 = 0u;
 const CALL_MAX_NORM: u32 = 1u;
 const CALL_HOST_STEP: u32 = 2u;
+const CALL_MASK_START: u32 = 3u;
 const CALL_SCHEDULE: u32 = 4u;
 const SCHEDULE_WINDOW: u32 = 16u;
 const CALL_GROUP_LR: u32 = 20u;
 
 fn callF32(word: u32) -> f32 {
   return bitcast<f32>(call.words[word]);
+}
+
+fn tensorIsActive(tensor: u32) -> bool {
+  let maskWord = call.words[call.words[CALL_MASK_START] + tensor / 32u];
+  return (maskWord & (1u << (tensor % 32u))) != 0u;
 }
 
 fn computedFactors(config: GroupConfig, t: u32) -> StepFactors {
@@ -166,11 +187,8 @@ fn prepare(@builtin(global_invocation_id) id: vec3<u32>) {
     clipFactor = control.clipFactor;
     lrFactor = control.lrFactor;
   }
-  let groupCount = arrayLength(&groupConfigs);
-  let maskWord = call.words[CALL_GROUP_LR + groupCount + tensor / 32u];
-  let isActive = (maskWord & (1u << (tensor % 32u))) != 0u;
   var prepared: StepScalars;
-  if (skip || !isActive) {
+  if (skip || !tensorIsActive(tensor)) {
     prepared.branch = BRANCH_SKIP;
     preparedScalars[tensor] = prepared;
     return;
@@ -201,13 +219,29 @@ fn prepare(@builtin(global_invocation_id) id: vec3<u32>) {
 }
 
 // ---- step ----
-// Binding numbers differ from prepare's so both entry points live in one module with their own layouts.
 @group(0) @binding(8) var<storage, read_write> params: array<Element>;
 @group(0) @binding(9) var<storage, read> grads: array<Element>;
 @group(0) @binding(10) var<storage, read_write> expAvg: array<Element>;
 @group(0) @binding(11) var<storage, read_write> expAvgSq: array<Element>;
 @group(0) @binding(12) var<storage, read> tiles: array<Tile>;
 @group(0) @binding(13) var<storage, read> tensorScalars: array<StepScalars>;
+@group(0) @binding(14) var<storage, read> segments: array<Segment>;
+
+// The segment holding position `position` of the unit's index space: a binary search over the few segments the
+// tile overlaps (one for any tensor larger than a tile).
+fn locateSegment(tile: Tile, position: u32) -> u32 {
+  var low = tile.firstSegment;
+  var high = tile.firstSegment + tile.segmentCount - 1u;
+  while (low < high) {
+    let middle = (low + high + 1u) / 2u;
+    if (segments[middle].start <= position) {
+      low = middle;
+    } else {
+      high = middle - 1u;
+    }
+  }
+  return low;
+}
 
 struct Updated {
   param: Element,
@@ -248,13 +282,17 @@ fn step(
   let tileIndex = workgroupId.y * numWorkgroups.x + workgroupId.x;
   if (tileIndex >= arrayLength(&tiles)) { return; }
   let tile = tiles[tileIndex];
-  let s = tensorScalars[tile.tensor];
-  if (s.branch == BRANCH_SKIP || localIndex >= tile.count) { return; }
-  let p = tile.paramOffset + localIndex;
-  let k = tile.stateOffset + localIndex;
+  if (localIndex >= tile.count) { return; }
+  let position = tile.start + localIndex;
+  let segment = segments[locateSegment(tile, position)];
+  let s = tensorScalars[segment.tensor];
+  if (s.branch == BRANCH_SKIP) { return; }
+  let i = position - segment.start;
+  let p = segment.paramOffset + i;
+  let k = segment.stateOffset + i;
   var v = Element(0.0);
   if (HAS_SECOND_MOMENT) { v = expAvgSq[k]; }
-  let updated = updateElement(s, params[p], grads[tile.gradOffset + localIndex], expAvg[k], v);
+  let updated = updateElement(s, params[p], grads[segment.gradOffset + i], expAvg[k], v);
   params[p] = updated.param;
   expAvg[k] = updated.expAvg;
   if (HAS_SECOND_MOMENT) { expAvgSq[k] = updated.expAvgSq; }

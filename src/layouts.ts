@@ -5,8 +5,11 @@ import { BRANCH_CODE, type GroupHyperParameters, stepFactors } from './step-scal
 /** struct StepScalars: 12 words, written by the prepare pass, read by the step pass. */
 export const STEP_SCALARS_BYTES = 48;
 
-/** struct Tile { paramOffset, gradOffset, stateOffset, count, tensor, _pad0..2 } */
-export const TILE_WORDS = 8;
+/** struct Segment { start, paramOffset, gradOffset, stateOffset, count, tensor, _pad0, _pad1 } */
+export const SEGMENT_WORDS = 8;
+
+/** struct Tile { start, count, firstSegment, segmentCount } */
+export const TILE_WORDS = 4;
 
 /** struct StepFactors { branch: u32, adaptiveFactor, momentumFactor, denomEps: f32 } */
 export const STEP_FACTORS_WORDS = 4;
@@ -26,6 +29,7 @@ export const CALL = {
   invScale: 0,
   maxNorm: 1,
   hostStep: 2,
+  maskStart: 3,
   schedule: 4,
   scheduleWindow: 16,
   groupLr: 20,

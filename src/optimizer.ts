@@ -7,6 +7,7 @@ import {
   GROUP_CONFIG_WORDS,
   packGroupConfig,
   packStepTable,
+  SEGMENT_WORDS,
   STEP_FACTORS_WORDS,
   STEP_SCALARS_BYTES,
   TILE_WORDS,
@@ -415,25 +416,32 @@ export class FusedOptimizer {
     const callRing = allocate('call slots', slotStride * ringSlots, STORAGE | GPUBufferUsage.COPY_DST);
     const control = allocate('grad control', GRAD_CONTROL.bytes, stateUsage);
 
-    // Tiles of every unit in one buffer; each unit's run starts on a storage-alignment boundary.
-    const tilesPerAlignment = storageAlignment / (TILE_WORDS * 4);
-    const tileStarts: number[] = [];
-    let tileTotal = 0;
-    for (const unit of planned) {
-      tileStarts.push(tileTotal);
-      tileTotal += Math.ceil(unit.tiles.length / tilesPerAlignment) * tilesPerAlignment;
-    }
-    const tileWords = new Uint32Array(Math.max(4, tileTotal * TILE_WORDS));
-    planned.forEach((unit, index) => {
-      unit.tiles.forEach((tile, k) => {
-        tileWords.set(
-          [tile.paramOffset, tile.gradOffset, tile.stateOffset, tile.count, tile.tensor],
-          (tileStarts[index]! + k) * TILE_WORDS,
-        );
-      });
+    // Every unit's segments, tiles and partial sums live in one buffer each, runs starting on alignment boundaries.
+    const segmentTable = packRuns(
+      planned.map((unit) =>
+        unit.segments.map((g) => [g.start, g.paramOffset, g.gradOffset, g.stateOffset, g.count, g.tensor]),
+      ),
+      SEGMENT_WORDS,
+      storageAlignment,
+    );
+    const tileTable = packRuns(
+      planned.map((unit) => unit.tiles.map((t) => [t.start, t.count, t.firstSegment, t.segmentCount])),
+      TILE_WORDS,
+      storageAlignment,
+    );
+    const partialRuns = packRuns(
+      planned.map((unit) => unit.tiles.map(() => [0])),
+      1,
+      storageAlignment,
+    );
+    const segments = allocate('segments', segmentTable.words.byteLength, STORAGE, segmentTable.words.buffer);
+    const tiles = allocate('tiles', tileTable.words.byteLength, STORAGE, tileTable.words.buffer);
+    const partials = gradStats ? allocate('partial sums', partialRuns.words.byteLength, STORAGE) : undefined;
+    const run = (table: PackedRuns, index: number, words: number, count: number, buffer: GPUBuffer) => ({
+      buffer,
+      offset: table.starts[index]! * words * 4,
+      size: count * words * 4,
     });
-    const tiles = allocate('tiles', tileWords.byteLength, STORAGE, tileWords.buffer);
-    const partials = gradStats ? allocate('partial sums', tileTotal * 4, STORAGE) : undefined;
 
     const prepareLayout = getBindGroupLayout(
       device,
@@ -458,25 +466,28 @@ export class FusedOptimizer {
         [11, false],
         [12, true],
         [13, true],
+        [14, true],
       ]),
     );
     const reduceLayout = getBindGroupLayout(
       device,
       'optimizer-reduce',
       layoutEntries([
-        [16, true],
-        [17, true],
+        [5, true, true],
+        [6, false],
+        [9, true],
+        [12, true],
+        [14, true],
         [18, false],
-        [19, false],
       ]),
     );
     const finalizeLayout = getBindGroupLayout(
       device,
       'optimizer-finalize',
       layoutEntries([
+        [5, true, true],
+        [6, false],
         [18, false],
-        [19, false],
-        [20, true, true],
       ]),
     );
     const constants = {
@@ -534,17 +545,18 @@ export class FusedOptimizer {
         label: `${label} finalize`,
         layout: finalizeLayout,
         entries: [
-          { binding: 18, resource: { buffer: partials, size: Math.max(4, tileTotal * 4) } },
-          { binding: 19, resource: { buffer: control } },
-          { binding: 20, resource: callBinding },
+          { binding: 5, resource: callBinding },
+          { binding: 6, resource: { buffer: control } },
+          { binding: 18, resource: { buffer: partials, size: Math.max(4, partialRuns.total * 4) } },
         ],
       });
+    const preparedBinding = {
+      buffer: prepared,
+      size: Math.max(STEP_SCALARS_BYTES, tensorCount * STEP_SCALARS_BYTES),
+    };
     const units: Unit[] = planned.map((unit, index) => {
-      const tileBinding = {
-        buffer: tiles,
-        offset: tileStarts[index]! * TILE_WORDS * 4,
-        size: unit.tiles.length * TILE_WORDS * 4,
-      };
+      const tileBinding = run(tileTable, index, TILE_WORDS, unit.tiles.length, tiles);
+      const segmentBinding = run(segmentTable, index, SEGMENT_WORDS, unit.segments.length, segments);
       const stateEntry = (page: GPUBuffer) => ({
         buffer: page,
         offset: unit.stateWindow.offset,
@@ -552,7 +564,7 @@ export class FusedOptimizer {
       });
       const gradEntry = { buffer: unit.grad, offset: unit.gradWindow.offset, size: unit.gradWindow.size };
       const stepBindGroup = device.createBindGroup({
-        label: `${label} step unit ${index} (${unit.tiles.length} tiles, x${unit.width})`,
+        label: `${label} step unit ${index} (${unit.segments.length} segments, x${unit.width})`,
         layout: stepLayout,
         entries: [
           {
@@ -566,13 +578,8 @@ export class FusedOptimizer {
             resource: placeholder ? { buffer: placeholder } : stateEntry(expAvgSqPages[unit.page]!),
           },
           { binding: 12, resource: tileBinding },
-          {
-            binding: 13,
-            resource: {
-              buffer: prepared,
-              size: Math.max(STEP_SCALARS_BYTES, tensorCount * STEP_SCALARS_BYTES),
-            },
-          },
+          { binding: 13, resource: preparedBinding },
+          { binding: 14, resource: segmentBinding },
         ],
       });
       const reduceBindGroup =
@@ -581,13 +588,12 @@ export class FusedOptimizer {
           label: `${label} grad stats unit ${index}`,
           layout: reduceLayout,
           entries: [
-            { binding: 16, resource: gradEntry },
-            { binding: 17, resource: tileBinding },
-            {
-              binding: 18,
-              resource: { buffer: partials, offset: tileStarts[index]! * 4, size: unit.tiles.length * 4 },
-            },
-            { binding: 19, resource: { buffer: control } },
+            { binding: 5, resource: callBinding },
+            { binding: 6, resource: { buffer: control } },
+            { binding: 9, resource: gradEntry },
+            { binding: 12, resource: tileBinding },
+            { binding: 14, resource: segmentBinding },
+            { binding: 18, resource: run(partialRuns, index, 1, unit.tiles.length, partials) },
           ],
         });
       return {
@@ -624,8 +630,10 @@ export class FusedOptimizer {
     );
     if (probe) {
       destroyOwned();
-      const unitTiles = planned[probe.index]!.tiles;
-      const names = [...new Set(unitTiles.map((tile) => checked[tile.tensor]!.name))].slice(0, 3).join(', ');
+      const unitSegments = planned[probe.index]!.segments;
+      const names = [...new Set(unitSegments.map((segment) => checked[segment.tensor]!.name))]
+        .slice(0, 3)
+        .join(', ');
       throw new BufferBindingError(
         'params',
         `${names}: a param or grad buffer cannot be used (destroyed, or from another device?): ${probe.message}`,
@@ -724,6 +732,7 @@ export class FusedOptimizer {
     view.setFloat32(CALL.invScale * 4, 1 / this.#gradScale, true);
     view.setFloat32(CALL.maxNorm * 4, this.#maxGradNorm, true);
     view.setUint32(CALL.hostStep * 4, step, true);
+    view.setUint32(CALL.maskStart * 4, CALL.groupLr + this.#groups.length, true);
     this.#groups.forEach((group, index) => {
       view.setFloat32((CALL.groupLr + index) * 4, group.hp.lr, true);
     });
@@ -744,7 +753,7 @@ export class FusedOptimizer {
     if (this.#gradStats) {
       for (const unit of this.#units) {
         pass.setPipeline(this.#pipelines.reduce[unit.width]!);
-        pass.setBindGroup(0, unit.reduceBindGroup!);
+        pass.setBindGroup(0, unit.reduceBindGroup!, this.#dynamicOffset, 0, 1);
         pass.dispatchWorkgroups(unit.workgroups[0], unit.workgroups[1]);
       }
       pass.setPipeline(this.#pipelines.finalize!);
@@ -974,6 +983,32 @@ export class FusedOptimizer {
   [Symbol.dispose](): void {
     this.destroy();
   }
+}
+
+interface PackedRuns {
+  words: Uint32Array<ArrayBuffer>;
+  /** Index (in rows) where each run starts. */
+  starts: number[];
+  /** Rows in all, padding included. */
+  total: number;
+}
+
+/** Lays runs of fixed-size rows end to end, each run starting on a byte `alignment` boundary (for bindings). */
+function packRuns(runs: number[][][], rowWords: number, alignment: number): PackedRuns {
+  const rowsPerAlignment = Math.max(1, alignment / (rowWords * 4));
+  const starts: number[] = [];
+  let total = 0;
+  for (const rows of runs) {
+    starts.push(total);
+    total += Math.ceil(rows.length / rowsPerAlignment) * rowsPerAlignment;
+  }
+  const words = new Uint32Array(Math.max(4, total * rowWords));
+  runs.forEach((rows, index) => {
+    rows.forEach((row, k) => {
+      words.set(row, (starts[index]! + k) * rowWords);
+    });
+  });
+  return { words, starts, total };
 }
 
 async function readBack(

@@ -23,13 +23,24 @@ export interface Window {
   size: number;
 }
 
-export interface PlannedTile {
-  tensor: number;
+/** A run of one tensor's elements in a unit's index space (mirrors struct Segment in optimizer.wgsl). */
+export interface PlannedSegment {
+  /** Position of the first element in the unit's index space, in Elements. */
+  start: number;
   /** In Elements from the start of each of the unit's bindings. */
   paramOffset: number;
   gradOffset: number;
   stateOffset: number;
   count: number;
+  tensor: number;
+}
+
+/** One workgroup's range of the index space and the segments it overlaps (struct Tile). */
+export interface PlannedTile {
+  start: number;
+  count: number;
+  firstSegment: number;
+  segmentCount: number;
 }
 
 export interface PlannedUnit {
@@ -40,6 +51,7 @@ export interface PlannedUnit {
   paramWindow: Window;
   gradWindow: Window;
   stateWindow: Window;
+  segments: PlannedSegment[];
   tiles: PlannedTile[];
 }
 
@@ -213,19 +225,28 @@ function unitOf(
   const paramWindow = windowOf(bounds.p0, bounds.p1, limits.storageAlignment);
   const gradWindow = windowOf(bounds.g0, bounds.g1, limits.storageAlignment);
   const stateWindow = windowOf(bounds.s0, bounds.s1, limits.storageAlignment);
-  const tiles: PlannedTile[] = [];
+  const segments: PlannedSegment[] = [];
+  let total = 0;
   for (const piece of pieces) {
-    const elements = piece.length / width;
-    for (let done = 0; done < elements; done += limits.workgroupSize) {
-      const skip = done * elementBytes;
-      tiles.push({
-        tensor: piece.tensor,
-        paramOffset: (piece.paramByte + skip - paramWindow.offset) / elementBytes,
-        gradOffset: (piece.gradByte + skip - gradWindow.offset) / elementBytes,
-        stateOffset: (piece.stateByte + skip - stateWindow.offset) / elementBytes,
-        count: Math.min(limits.workgroupSize, elements - done),
-      });
-    }
+    const count = piece.length / width;
+    segments.push({
+      start: total,
+      tensor: piece.tensor,
+      paramOffset: (piece.paramByte - paramWindow.offset) / elementBytes,
+      gradOffset: (piece.gradByte - gradWindow.offset) / elementBytes,
+      stateOffset: (piece.stateByte - stateWindow.offset) / elementBytes,
+      count,
+    });
+    total += count;
+  }
+  const tiles: PlannedTile[] = [];
+  let segment = 0;
+  for (let start = 0; start < total; start += limits.workgroupSize) {
+    const end = Math.min(total, start + limits.workgroupSize);
+    while (segments[segment]!.start + segments[segment]!.count <= start) segment++;
+    let last = segment;
+    while (segments[last]!.start + segments[last]!.count < end) last++;
+    tiles.push({ start, count: end - start, firstSegment: segment, segmentCount: last - segment + 1 });
   }
   const tensor = tensors[first.tensor]!;
   return {
@@ -236,6 +257,7 @@ function unitOf(
     paramWindow,
     gradWindow,
     stateWindow,
+    segments,
     tiles,
   };
 }
