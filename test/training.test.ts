@@ -4,9 +4,9 @@ import {
   createAdamW,
   createRAdam,
   type FusedOptimizer,
+  type LrSchedule,
   linearDecay,
   linearWarmup,
-  type LrSchedule,
   OptimizerConfigError,
   tfaRectifiedAdamSchedule,
   warmupCosine,
@@ -14,7 +14,12 @@ import {
 import { readF32 } from './helpers/buffers';
 import { type PackedModel, packedModel, readMoments } from './helpers/model';
 import { requestTestDevice } from './helpers/webgpu-node';
-import { adamReferenceStep, newState, type RAdamReferenceOptions, radamReferenceStep } from './reference/optimizers';
+import {
+  adamReferenceStep,
+  newState,
+  type RAdamReferenceOptions,
+  radamReferenceStep,
+} from './reference/optimizers';
 
 let device: GPUDevice;
 beforeAll(async () => {
@@ -33,7 +38,13 @@ const TORCH: Omit<RAdamReferenceOptions, 'lr' | 'weightDecay' | 'decoupled'> = {
   degeneratedToSgd: true,
 };
 
-function expectClose(got: ArrayLike<number>, expected: ArrayLike<number>, label: string, rtol = 2e-5, atol = 1e-6) {
+function expectClose(
+  got: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  label: string,
+  rtol = 2e-5,
+  atol = 1e-6,
+) {
   let worst = 0;
   for (let i = 0; i < expected.length; i++) {
     const error = Math.abs(got[i]! - expected[i]!) / (atol + rtol * Math.abs(expected[i]!));
@@ -64,7 +75,12 @@ describe('param groups', () => {
     const optimizer = await createRAdam(
       device,
       [
-        { params: [model.specs[0]!, model.specs[2]!], lr: 1e-2, weightDecay: 0.1, decoupledWeightDecay: true },
+        {
+          params: [model.specs[0]!, model.specs[2]!],
+          lr: 1e-2,
+          weightDecay: 0.1,
+          decoupledWeightDecay: true,
+        },
         { params: [model.specs[1]!, model.specs[3]!], weightDecay: 0 },
       ],
       { lr: 1e-3 },
@@ -109,7 +125,11 @@ describe('learning-rate schedules', () => {
   const formulas: [string, LrSchedule, (t: number) => number][] = [
     ['linear warmup', linearWarmup(10), (t) => Math.min(1, t / 10)],
     ['linear decay', linearDecay(total, 0.1), (t) => 1 - 0.9 * Math.min(t / total, 1)],
-    ['cosine', cosineDecay(total, 0.05), (t) => 0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * Math.min(t, total)) / total))],
+    [
+      'cosine',
+      cosineDecay(total, 0.05),
+      (t) => 0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * Math.min(t, total)) / total)),
+    ],
     [
       'warmup + cosine',
       warmupCosine(10, total),
@@ -123,7 +143,8 @@ describe('learning-rate schedules', () => {
     ],
   ];
   it.each(formulas)('%s follows its formula', (_, schedule, formula) => {
-    for (const t of [1, 2, 5, 9, 10, 11, 50, 99, 100, 101, 500]) expect(schedule(t)).toBeCloseTo(formula(t), 12);
+    for (const t of [1, 2, 5, 9, 10, 11, 50, 99, 100, 101, 500])
+      expect(schedule(t)).toBeCloseTo(formula(t), 12);
   });
 
   it('drives the step: lastStep.lr and the parameters follow base lr × schedule', async () => {
@@ -211,8 +232,16 @@ describe('non-finite gradients with skipNonFinite', () => {
     const schedule = linearWarmup(8);
     const dirty = packedModel(device, [65, 3], 15);
     const clean = packedModel(device, [65, 3], 15);
-    const dirtyOptimizer = await createRAdam(device, dirty.specs, { lr: 1e-2, skipNonFinite: true, schedule });
-    const cleanOptimizer = await createRAdam(device, clean.specs, { lr: 1e-2, skipNonFinite: true, schedule });
+    const dirtyOptimizer = await createRAdam(device, dirty.specs, {
+      lr: 1e-2,
+      skipNonFinite: true,
+      schedule,
+    });
+    const cleanOptimizer = await createRAdam(device, clean.specs, {
+      lr: 1e-2,
+      skipNonFinite: true,
+      schedule,
+    });
     const skipped = new Set([2, 5, 6]);
     for (let t = 1; t <= 12; t++) {
       dirty.writeGradients(t, (tensor, values) => {
@@ -262,7 +291,9 @@ describe('loss scaling and clipping', () => {
       scaledOptimizer.stepAndSubmit();
       plainOptimizer.stepAndSubmit();
     }
-    expect((await snapshot(scaled, scaledOptimizer)).flat).toEqual((await snapshot(plain, plainOptimizer)).flat);
+    expect((await snapshot(scaled, scaledOptimizer)).flat).toEqual(
+      (await snapshot(plain, plainOptimizer)).flat,
+    );
     scaledOptimizer.gradScale = 2048;
     expect(scaledOptimizer.gradScale).toBe(2048);
     expect(() => {
@@ -287,7 +318,11 @@ describe('loss scaling and clipping', () => {
       const norm = Math.sqrt(sum);
       const clip = Math.min(1, maxNorm / (norm + 1e-6));
       grads.forEach((g, i) => {
-        radamReferenceStep(references[i]!, Array.from(g, (value) => value * clip), { ...TORCH, lr: 1e-2, weightDecay: 0, decoupled: false });
+        radamReferenceStep(
+          references[i]!,
+          Array.from(g, (value) => value * clip),
+          { ...TORCH, lr: 1e-2, weightDecay: 0, decoupled: false },
+        );
       });
       if (t === 12) {
         const stats = await optimizer.readGradStats();
@@ -333,12 +368,23 @@ describe('steps beyond the float64 step table', () => {
   it('are computed on the GPU in f32 and stay within 1e-5 of the float64 reference', async () => {
     const model = packedModel(device, [257], 13);
     // b2 = 0.9: rho_inf = 19, so the adaptive switch happens after the 2-step table, on the f32 path.
-    const optimizer = await createRAdam(device, model.specs, { lr: 1e-3, betas: [0.9, 0.9] }, { stepTableLength: 2 });
+    const optimizer = await createRAdam(
+      device,
+      model.specs,
+      { lr: 1e-3, betas: [0.9, 0.9] },
+      { stepTableLength: 2 },
+    );
     const reference = newState(initialOf(model, 0));
     for (let t = 1; t <= 200; t++) {
       const [grad] = model.writeGradients(t);
       optimizer.stepAndSubmit();
-      radamReferenceStep(reference, grad!, { ...TORCH, beta2: 0.9, lr: 1e-3, weightDecay: 0, decoupled: false });
+      radamReferenceStep(reference, grad!, {
+        ...TORCH,
+        beta2: 0.9,
+        lr: 1e-3,
+        weightDecay: 0,
+        decoupled: false,
+      });
     }
     const [params] = await model.readParams();
     expectClose(params!, reference.params, 'params', 1e-5, 1e-6);
