@@ -1,3 +1,4 @@
+export { type ArenaTensor, createParameterArena, type ParameterArena } from './arena';
 export {
   createAdam,
   createAdamW,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRAdam } from '../src/index';
+import { createParameterArena, createRAdam } from '../src/index';
 import { mulberry32, readF32, uploadF32 } from './helpers/buffers';
 import { packedModel, readMoments } from './helpers/model';
 import { requestTestDevice } from './helpers/webgpu-node';
@@ -101,5 +101,17 @@ describe('multi-tensor step', () => {
     expect(counts[1000]!.dispatches).toBe(counts[1]!.dispatches);
     expect(counts[10]!.dispatches).toBe(counts[1]!.dispatches);
     expect(counts[1000]!.dispatches).toBe(counts[1000]!.declared);
+  });
+
+  it('createParameterArena lays tensors out at binding-aligned offsets that batch into one step dispatch', async () => {
+    const arena = createParameterArena(device, [{ length: 1000, name: 'w' }, { length: 10 }, { length: 64 }]);
+    const alignment = device.limits.minStorageBufferOffsetAlignment;
+    expect(arena.offsets.every((offset) => offset % alignment === 0)).toBe(true);
+    expect(arena.specs.map((spec) => spec.name)).toEqual(['w', 'params[1]', 'params[2]']);
+    const optimizer = await createRAdam(device, arena.specs);
+    // prepare + one vec4 step dispatch for all three tensors.
+    expect(optimizer.dispatchesPerStep).toBe(2);
+    optimizer.destroy();
+    arena.destroy();
   });
 });
