@@ -24,6 +24,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',
+    // The soak test forces garbage collection to measure heap growth.
+    execArgv: ['--expose-gc'],
     globalSetup: ['test/global-setup.ts'],
     setupFiles: ['test/helpers/install-globals.ts'],
     testTimeout: 120_000,

@@ -167,6 +167,8 @@ export class FusedOptimizer {
   }
 
   readonly paramGroups: readonly ParamGroupHandle[];
+  /** Resolves when the optimizer's GPUDevice is lost; every later call throws an OptimizerStateError. */
+  readonly deviceLost: Promise<GPUDeviceLostInfo>;
   /** Bytes of GPU memory this optimizer allocated (moments, tables, uniforms). */
   readonly byteSize: number;
   /** Dispatches recorded per step; independent of the number of tensors that share buffers. */
@@ -264,8 +266,9 @@ export class FusedOptimizer {
       tensors: group.tensors,
       hyperParameters: group.hp,
     }));
-    init.device.lost.then((info) => {
+    this.deviceLost = init.device.lost.then((info) => {
       this.#lost = info;
+      return info;
     });
   }
 
@@ -316,26 +319,26 @@ export class FusedOptimizer {
       'stepTableLength',
       () => `Invalid stepTableLength: ${tableLength} (expected an integer >= 0)`,
     );
-    const schedule = training.schedule ?? (() => 1);
+    const schedule = training.schedule === undefined ? () => 1 : training.schedule;
     configAssert(
       typeof schedule === 'function',
       'schedule',
       () => 'Invalid schedule: expected a function (step) => factor',
     );
-    const skipNonFinite = training.skipNonFinite ?? false;
+    const skipNonFinite = training.skipNonFinite === undefined ? false : training.skipNonFinite;
     configAssert(
       typeof skipNonFinite === 'boolean',
       'skipNonFinite',
       () => `Invalid skipNonFinite: ${String(skipNonFinite)} (expected true or false)`,
     );
-    const maxGradNorm = training.maxGradNorm ?? 0;
+    const maxGradNorm = training.maxGradNorm === undefined ? 0 : training.maxGradNorm;
     configAssert(
       typeof maxGradNorm === 'number' && Number.isFinite(maxGradNorm) && maxGradNorm >= 0,
       'maxGradNorm',
       () =>
         `Invalid maxGradNorm: ${String(maxGradNorm)} (expected a finite number >= 0; 0 turns clipping off)`,
     );
-    const gradScale = training.gradScale ?? 1;
+    const gradScale = training.gradScale === undefined ? 1 : training.gradScale;
     configAssert(
       typeof gradScale === 'number' && Number.isFinite(gradScale) && gradScale > 0,
       'gradScale',
@@ -714,6 +717,11 @@ export class FusedOptimizer {
    */
   step(encoder: GPUCommandEncoder): void {
     this.#assertUsable();
+    configAssert(
+      typeof encoder === 'object' && encoder !== null && typeof encoder.beginComputePass === 'function',
+      'encoder',
+      () => `${this.name}.step: expected a GPUCommandEncoder, got ${String(encoder)}`,
+    );
     const recorded = this.#stepsPerEncoder.get(encoder) ?? 0;
     if (recorded >= this.#ringSlots) {
       throw new OptimizerStateError(

@@ -115,6 +115,11 @@ export const RADAM_PRESETS: Readonly<Record<RAdamPreset, Readonly<PresetFields>>
   },
 };
 
+/** Only `undefined` means "use the default": an explicit null is a wrong value, not a missing one. */
+function orDefault<T>(value: T | undefined, fallback: T): T {
+  return value === undefined ? fallback : value;
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map(describe).join(', ')}]`;
@@ -207,10 +212,14 @@ const RADAM_KEYS = [
 
 export function resolveRAdamOptions(options: RAdamOptions = {}): AdaptiveHyperParameters {
   assertKnownKeys(options, RADAM_KEYS, 'RAdam');
-  const presetName = oneOf(options.preset ?? 'torch', Object.keys(RADAM_PRESETS) as RAdamPreset[], 'preset');
+  const presetName = oneOf(
+    orDefault(options.preset, 'torch'),
+    Object.keys(RADAM_PRESETS) as RAdamPreset[],
+    'preset',
+  );
   const preset = RADAM_PRESETS[presetName];
-  const [beta1, beta2] = betasFrom(options.betas ?? [0.9, 0.999]);
-  const threshold = options.threshold ?? preset.threshold;
+  const [beta1, beta2] = betasFrom(orDefault(options.betas, [0.9, 0.999]));
+  const threshold = orDefault(options.threshold, preset.threshold);
   configAssert(
     typeof threshold === 'number' && Number.isFinite(threshold) && threshold >= 4,
     'threshold',
@@ -218,24 +227,28 @@ export function resolveRAdamOptions(options: RAdamOptions = {}): AdaptiveHyperPa
       `Invalid threshold: ${describe(threshold)} (expected a finite number >= 4: the rectification term is undefined for rho_t < 4)`,
   );
   return {
-    lr: validateLearningRate(options.lr ?? 1e-3),
+    lr: validateLearningRate(orDefault(options.lr, 1e-3)),
     beta1,
     beta2,
-    eps: nonNegative(options.eps ?? preset.eps, 'eps'),
-    weightDecay: nonNegative(options.weightDecay ?? 0, 'weightDecay'),
+    eps: nonNegative(orDefault(options.eps, preset.eps), 'eps'),
+    weightDecay: nonNegative(orDefault(options.weightDecay, 0), 'weightDecay'),
     decoupledWeightDecay: flag(
-      options.decoupledWeightDecay ?? preset.decoupledWeightDecay,
+      orDefault(options.decoupledWeightDecay, preset.decoupledWeightDecay),
       'decoupledWeightDecay',
     ),
-    maximize: flag(options.maximize ?? false, 'maximize'),
+    maximize: flag(orDefault(options.maximize, false), 'maximize'),
     threshold,
     thresholdComparison: oneOf(
-      options.thresholdComparison ?? preset.thresholdComparison,
+      orDefault(options.thresholdComparison, preset.thresholdComparison),
       ['>', '>='] as const,
       'thresholdComparison',
     ),
-    epsMode: oneOf(options.epsMode ?? preset.epsMode, ['uncorrected', 'corrected'] as const, 'epsMode'),
-    degeneratedToSgd: flag(options.degeneratedToSgd ?? preset.degeneratedToSgd, 'degeneratedToSgd'),
+    epsMode: oneOf(
+      orDefault(options.epsMode, preset.epsMode),
+      ['uncorrected', 'corrected'] as const,
+      'epsMode',
+    ),
+    degeneratedToSgd: flag(orDefault(options.degeneratedToSgd, preset.degeneratedToSgd), 'degeneratedToSgd'),
     kind: 'rectified',
   };
 }
@@ -244,15 +257,15 @@ const ADAM_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'maximize'] as const;
 
 export function resolveAdamOptions(options: AdamOptions = {}, decoupled: boolean): AdaptiveHyperParameters {
   assertKnownKeys(options, ADAM_KEYS, decoupled ? 'AdamW' : 'Adam');
-  const [beta1, beta2] = betasFrom(options.betas ?? [0.9, 0.999]);
+  const [beta1, beta2] = betasFrom(orDefault(options.betas, [0.9, 0.999]));
   return {
-    lr: validateLearningRate(options.lr ?? 1e-3),
+    lr: validateLearningRate(orDefault(options.lr, 1e-3)),
     beta1,
     beta2,
-    eps: nonNegative(options.eps ?? 1e-8, 'eps'),
-    weightDecay: nonNegative(options.weightDecay ?? (decoupled ? 1e-2 : 0), 'weightDecay'),
+    eps: nonNegative(orDefault(options.eps, 1e-8), 'eps'),
+    weightDecay: nonNegative(orDefault(options.weightDecay, decoupled ? 1e-2 : 0), 'weightDecay'),
     decoupledWeightDecay: decoupled,
-    maximize: flag(options.maximize ?? false, 'maximize'),
+    maximize: flag(orDefault(options.maximize, false), 'maximize'),
     threshold: 5,
     thresholdComparison: '>',
     epsMode: 'corrected',
@@ -265,9 +278,9 @@ const SGD_KEYS = ['lr', 'momentum', 'dampening', 'nesterov', 'weightDecay', 'max
 
 export function resolveSgdOptions(options: SgdOptions = {}): SgdHyperParameters {
   assertKnownKeys(options, SGD_KEYS, 'SGD');
-  const momentum = nonNegative(options.momentum ?? 0, 'momentum');
-  const dampening = nonNegative(options.dampening ?? 0, 'dampening');
-  const nesterov = flag(options.nesterov ?? false, 'nesterov');
+  const momentum = nonNegative(orDefault(options.momentum, 0), 'momentum');
+  const dampening = nonNegative(orDefault(options.dampening, 0), 'dampening');
+  const nesterov = flag(orDefault(options.nesterov, false), 'nesterov');
   configAssert(
     !nesterov || (momentum > 0 && dampening === 0),
     'nesterov',
@@ -276,11 +289,11 @@ export function resolveSgdOptions(options: SgdOptions = {}): SgdHyperParameters 
   );
   return {
     kind: 'sgd',
-    lr: validateLearningRate(options.lr ?? 1e-3),
+    lr: validateLearningRate(orDefault(options.lr, 1e-3)),
     momentum,
     dampening,
     nesterov,
-    weightDecay: nonNegative(options.weightDecay ?? 0, 'weightDecay'),
-    maximize: flag(options.maximize ?? false, 'maximize'),
+    weightDecay: nonNegative(orDefault(options.weightDecay, 0), 'weightDecay'),
+    maximize: flag(orDefault(options.maximize, false), 'maximize'),
   };
 }

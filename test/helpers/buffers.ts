@@ -18,7 +18,7 @@ export async function readF32(
   buffer: GPUBuffer,
   byteOffset = 0,
   length?: number,
-): Promise<Float32Array> {
+): Promise<Float32Array<ArrayBuffer>> {
   const count = length ?? (buffer.size - byteOffset) / 4;
   const staging = device.createBuffer({
     size: Math.max(4, count * 4),
