@@ -40,8 +40,21 @@ describe(`long run (${STEPS} steps)`, () => {
     const model = packedModel(device, lengths, 51);
     const schedule = cosineDecay(STEPS, 0.1);
     const lr = 3e-3;
-    const optimizer = await createRAdam(device, model.specs, { lr, weightDecay: 1e-4, schedule, skipNonFinite: true });
-    const hp = { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-4, decoupled: false, maximize: false };
+    const optimizer = await createRAdam(device, model.specs, {
+      lr,
+      weightDecay: 1e-4,
+      schedule,
+      skipNonFinite: true,
+    });
+    const hp = {
+      lr,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: 1e-4,
+      decoupled: false,
+      maximize: false,
+    };
     const torch = { ...hp, threshold: 5, inclusive: false, epsOnCorrected: false, degeneratedToSgd: true };
     const random = mulberry32(99);
     const gradHost = lengths.map((n) => new Float32Array(n));
@@ -77,7 +90,9 @@ describe(`long run (${STEPS} steps)`, () => {
           const moved = Math.abs(reference.params[k]! - params[i]![k]!);
           const error = Math.abs(after[i]![k]! - reference.params[k]!);
           // f32 rounding of p itself plus a relative error on the update.
-          expect(error).toBeLessThanOrEqual(2 * 2 ** -24 * Math.abs(reference.params[k]!) + 1e-5 * moved + 1e-12);
+          expect(error).toBeLessThanOrEqual(
+            2 * 2 ** -24 * Math.abs(reference.params[k]!) + 1e-5 * moved + 1e-12,
+          );
         }
       }
       checked++;
