@@ -128,6 +128,30 @@ function piecesOf(
   return pieces;
 }
 
+/** Byte ranges [start, end) a group of pieces covers in each binding. */
+interface Bounds {
+  param: [number, number];
+  grad: [number, number];
+  state: [number, number];
+}
+
+function boundsOf(piece: Piece): Bounds {
+  const bytes = piece.length * 4;
+  return {
+    param: [piece.paramByte, piece.paramByte + bytes],
+    grad: [piece.gradByte, piece.gradByte + bytes],
+    state: [piece.stateByte, piece.stateByte + bytes],
+  };
+}
+
+function mergeBounds(a: Bounds, b: Bounds): Bounds {
+  const merge = (x: [number, number], y: [number, number]): [number, number] => [
+    Math.min(x[0], y[0]),
+    Math.max(x[1], y[1]),
+  ];
+  return { param: merge(a.param, b.param), grad: merge(a.grad, b.grad), state: merge(a.state, b.state) };
+}
+
 function windowOf(start: number, end: number, alignment: number): Window {
   const offset = Math.floor(start / alignment) * alignment;
   return { offset, size: end - offset };
@@ -162,49 +186,20 @@ export function planUnits(
   for (const batch of batches.values()) {
     batch.sort((a, b) => a.paramByte - b.paramByte);
     let current: Piece[] = [];
-    let bounds = { p0: 0, p1: 0, g0: 0, g1: 0, s0: 0, s1: 0 };
+    let bounds: Bounds | undefined;
     const flush = () => {
-      if (current.length > 0) units.push(unitOf(current, tensors, placements, bounds, limits));
+      if (bounds) units.push(unitOf(current, tensors, placements, bounds, limits));
       current = [];
+      bounds = undefined;
     };
     for (const piece of batch) {
-      const bytes = piece.length * 4;
-      const next =
-        current.length === 0
-          ? {
-              p0: piece.paramByte,
-              p1: piece.paramByte + bytes,
-              g0: piece.gradByte,
-              g1: piece.gradByte + bytes,
-              s0: piece.stateByte,
-              s1: piece.stateByte + bytes,
-            }
-          : {
-              p0: Math.min(bounds.p0, piece.paramByte),
-              p1: Math.max(bounds.p1, piece.paramByte + bytes),
-              g0: Math.min(bounds.g0, piece.gradByte),
-              g1: Math.max(bounds.g1, piece.gradByte + bytes),
-              s0: Math.min(bounds.s0, piece.stateByte),
-              s1: Math.max(bounds.s1, piece.stateByte + bytes),
-            };
-      const fits = [
-        [next.p0, next.p1],
-        [next.g0, next.g1],
-        [next.s0, next.s1],
-      ].every(([start, end]) => windowOf(start!, end!, alignment).size <= limits.maxBindingBytes);
-      if (!fits) {
-        flush();
-        bounds = {
-          p0: piece.paramByte,
-          p1: piece.paramByte + bytes,
-          g0: piece.gradByte,
-          g1: piece.gradByte + bytes,
-          s0: piece.stateByte,
-          s1: piece.stateByte + bytes,
-        };
-      } else {
-        bounds = next;
-      }
+      const own = boundsOf(piece);
+      const merged = bounds ? mergeBounds(bounds, own) : own;
+      const fits = (['param', 'grad', 'state'] as const).every(
+        (key) => windowOf(merged[key][0], merged[key][1], alignment).size <= limits.maxBindingBytes,
+      );
+      if (!fits) flush();
+      bounds = fits ? merged : own;
       current.push(piece);
     }
     flush();
@@ -216,15 +211,15 @@ function unitOf(
   pieces: Piece[],
   tensors: readonly PlannedTensor[],
   placements: readonly StatePlacement[],
-  bounds: { p0: number; p1: number; g0: number; g1: number; s0: number; s1: number },
+  bounds: Bounds,
   limits: PlanLimits,
 ): PlannedUnit {
   const first = pieces[0]!;
   const width = first.width;
   const elementBytes = 4 * width;
-  const paramWindow = windowOf(bounds.p0, bounds.p1, limits.storageAlignment);
-  const gradWindow = windowOf(bounds.g0, bounds.g1, limits.storageAlignment);
-  const stateWindow = windowOf(bounds.s0, bounds.s1, limits.storageAlignment);
+  const paramWindow = windowOf(...bounds.param, limits.storageAlignment);
+  const gradWindow = windowOf(...bounds.grad, limits.storageAlignment);
+  const stateWindow = windowOf(...bounds.state, limits.storageAlignment);
   const segments: PlannedSegment[] = [];
   let total = 0;
   for (const piece of pieces) {

@@ -15,6 +15,7 @@ import {
   adamReferenceStep,
   type MomentState,
   newState,
+  PRESET_SEMANTICS,
   radamReferenceStep,
   sgdReferenceStep,
 } from './reference/optimizers';
@@ -31,14 +32,6 @@ beforeAll(async () => {
   device = await requestTestDevice();
 });
 afterAll(() => device.destroy());
-
-const PRESETS: Record<RAdamPreset, { threshold: number; inclusive: boolean; epsOnCorrected: boolean }> = {
-  torch: { threshold: 5, inclusive: false, epsOnCorrected: false },
-  paper: { threshold: 4, inclusive: false, epsOnCorrected: false },
-  original: { threshold: 5, inclusive: true, epsOnCorrected: false },
-  tfa: { threshold: 5, inclusive: true, epsOnCorrected: true },
-  optax: { threshold: 5, inclusive: true, epsOnCorrected: true },
-};
 
 const hyper = fc.record({
   algorithm: fc.constantFrom('radam', 'adam', 'adamw', 'sgd'),
@@ -108,7 +101,7 @@ function referenceStep(c: Case, state: MomentState, grad: Float32Array): void {
       return;
     }
     default:
-      radamReferenceStep(state, grad, { ...c, ...PRESETS[c.preset] });
+      radamReferenceStep(state, grad, { ...c, ...PRESET_SEMANTICS[c.preset] });
   }
 }
 

@@ -14,7 +14,7 @@ import {
 import { readF32, STORAGE_RW, uploadF32 } from './helpers/buffers';
 import { type PackedModel, packedModel, readMoments } from './helpers/model';
 import { requestTestDevice } from './helpers/webgpu-node';
-import { newState, radamReferenceStep } from './reference/optimizers';
+import { newState, radamReferenceStep, TORCH_RADAM } from './reference/optimizers';
 
 let device: GPUDevice;
 beforeAll(async () => {
@@ -22,18 +22,7 @@ beforeAll(async () => {
 });
 afterAll(() => device.destroy());
 
-const TORCH = {
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: 0,
-  decoupled: false,
-  maximize: false,
-  threshold: 5,
-  inclusive: false,
-  epsOnCorrected: false,
-  degeneratedToSgd: true,
-};
+const TORCH = { ...TORCH_RADAM, weightDecay: 0, decoupled: false };
 
 async function fullState(model: PackedModel, optimizer: FusedOptimizer) {
   const params = await model.readParams();

@@ -13,6 +13,7 @@ import {
   adamReferenceStep,
   type MomentState,
   newState,
+  PRESET_SEMANTICS,
   type RAdamReferenceOptions,
   radamReferenceStep,
   sgdReferenceStep,
@@ -88,16 +89,6 @@ async function compare(
 }
 
 const SIZES = [1, 3, 4, 5, 255, 256, 257, 1023, 4097, 100_003];
-const PRESET_SEMANTICS: Record<
-  RAdamPreset,
-  Pick<RAdamReferenceOptions, 'threshold' | 'inclusive' | 'epsOnCorrected'>
-> = {
-  torch: { threshold: 5, inclusive: false, epsOnCorrected: false },
-  paper: { threshold: 4, inclusive: false, epsOnCorrected: false },
-  original: { threshold: 5, inclusive: true, epsOnCorrected: false },
-  tfa: { threshold: 5, inclusive: true, epsOnCorrected: true },
-  optax: { threshold: 5, inclusive: true, epsOnCorrected: true },
-};
 
 describe('RAdam against the float64 reference, random sizes and hyper-parameters, 1000 steps', () => {
   const random = mulberry32(2024);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRAdam, type ExecutionOptions, type FusedOptimizer, type RAdamOptions } from '../src/index';
 import { mulberry32, readF32, uploadF32 } from './helpers/buffers';
 import { requestTestDevice } from './helpers/webgpu-node';
-import { newState, radamReferenceStep } from './reference/optimizers';
+import { newState, radamReferenceStep, TORCH_RADAM } from './reference/optimizers';
 
 let device: GPUDevice;
 beforeAll(async () => {
@@ -104,17 +104,10 @@ describe('learning rate changes between steps', () => {
     const reference = newState(Float32Array.from({ length: n }, (_, i) => Math.sin(i)));
     for (const [index, row] of rows.entries()) {
       radamReferenceStep(reference, row, {
+        ...TORCH_RADAM,
         lr: lrAt(index + 1),
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
         weightDecay: 0,
         decoupled: false,
-        maximize: false,
-        threshold: 5,
-        inclusive: false,
-        epsOnCorrected: false,
-        degeneratedToSgd: true,
       });
     }
     for (let i = 0; i < n; i++) {

@@ -3,7 +3,7 @@ import { cosineDecay, createRAdam } from '../src/index';
 import { mulberry32, readF32 } from './helpers/buffers';
 import { packedModel, readMoments } from './helpers/model';
 import { requestTestDevice } from './helpers/webgpu-node';
-import { type MomentState, radamReferenceStep } from './reference/optimizers';
+import { type MomentState, radamReferenceStep, TORCH_RADAM } from './reference/optimizers';
 
 // SOAK_STEPS=100000 for the full soak (run locally and reported in the closing note); CI uses the default.
 const STEPS = Number(process.env.SOAK_STEPS ?? 10_000);

@@ -19,6 +19,7 @@ import {
   newState,
   type RAdamReferenceOptions,
   radamReferenceStep,
+  TORCH_RADAM,
 } from './reference/optimizers';
 
 let device: GPUDevice;
@@ -27,16 +28,7 @@ beforeAll(async () => {
 });
 afterAll(() => device.destroy());
 
-const TORCH: Omit<RAdamReferenceOptions, 'lr' | 'weightDecay' | 'decoupled'> = {
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  maximize: false,
-  threshold: 5,
-  inclusive: false,
-  epsOnCorrected: false,
-  degeneratedToSgd: true,
-};
+const TORCH = TORCH_RADAM;
 
 function expectClose(
   got: ArrayLike<number>,

@@ -119,3 +119,24 @@ export function sgdReferenceStep(state: MomentState, grad: ArrayLike<number>, o:
     params[i] = params[i]! - o.lr * d;
   }
 }
+
+/** torch.optim.RAdam's semantics and defaults, less the learning rate and weight decay. */
+export const TORCH_RADAM = {
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  maximize: false,
+  threshold: 5,
+  inclusive: false,
+  epsOnCorrected: false,
+  degeneratedToSgd: true,
+} as const;
+
+/** What each RAdam preset means for the reference, written out from ../shared/RADAM.md's table. */
+export const PRESET_SEMANTICS = {
+  torch: { threshold: 5, inclusive: false, epsOnCorrected: false },
+  paper: { threshold: 4, inclusive: false, epsOnCorrected: false },
+  original: { threshold: 5, inclusive: true, epsOnCorrected: false },
+  tfa: { threshold: 5, inclusive: true, epsOnCorrected: true },
+  optax: { threshold: 5, inclusive: true, epsOnCorrected: true },
+} as const;
