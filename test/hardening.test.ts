@@ -283,6 +283,47 @@ describe('several optimizers and interleaved training loops', () => {
   });
 });
 
+describe('one optimizer driven from two training loops', () => {
+  it('applies steps in submission order, whatever order they were recorded in', async () => {
+    const lengths = [29, 4];
+    const shared = packedModel(device, lengths, 61);
+    const sequential = packedModel(device, lengths, 61);
+    const optimizer = await createRAdam(device, shared.specs, { lr: 1e-2 });
+    const reference = await createRAdam(device, sequential.specs, { lr: 1e-2 });
+    const source = (step: number) => {
+      const values = packedModel(device, lengths, 61);
+      values.writeGradients(step);
+      return values;
+    };
+    for (let round = 0; round < 4; round++) {
+      const first = source(2 * round + 1);
+      const second = source(2 * round + 2);
+      // Loop A records first, loop B second; B's work is submitted first.
+      const encoderA = device.createCommandEncoder();
+      encoderA.copyBufferToBuffer(first.grad, 0, shared.grad, 0, shared.grad.size);
+      optimizer.step(encoderA);
+      const encoderB = device.createCommandEncoder();
+      encoderB.copyBufferToBuffer(second.grad, 0, shared.grad, 0, shared.grad.size);
+      optimizer.step(encoderB);
+      device.queue.submit([encoderB.finish()]);
+      device.queue.submit([encoderA.finish()]);
+      for (const values of [second, first]) {
+        const encoder = device.createCommandEncoder();
+        encoder.copyBufferToBuffer(values.grad, 0, sequential.grad, 0, sequential.grad.size);
+        reference.step(encoder);
+        device.queue.submit([encoder.finish()]);
+      }
+      first.destroy();
+      second.destroy();
+    }
+    expect(await fullState(shared, optimizer)).toBe(await fullState(sequential, reference));
+    optimizer.destroy();
+    reference.destroy();
+    shared.destroy();
+    sequential.destroy();
+  });
+});
+
 describe('device loss', () => {
   it('surfaces device.lost, refuses further steps clearly, and a new device resumes from the last state', async () => {
     const lostDevice = await requestTestDevice();
