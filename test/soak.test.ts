@@ -48,16 +48,7 @@ describe(`long run (${STEPS} steps)`, () => {
         schedule,
         skipNonFinite: true,
       });
-      const hp = {
-        lr,
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        weightDecay: 1e-4,
-        decoupled: false,
-        maximize: false,
-      };
-      const torch = { ...hp, threshold: 5, inclusive: false, epsOnCorrected: false, degeneratedToSgd: true };
+      const torch = { ...TORCH_RADAM, lr, weightDecay: 1e-4, decoupled: false };
       const random = mulberry32(99);
       const gradHost = lengths.map((n) => new Float32Array(n));
       const buffersAtStart = liveBuffers;

@@ -14,13 +14,7 @@ import {
 import { readF32 } from './helpers/buffers';
 import { type PackedModel, packedModel, readMoments } from './helpers/model';
 import { requestTestDevice } from './helpers/webgpu-node';
-import {
-  adamReferenceStep,
-  newState,
-  type RAdamReferenceOptions,
-  radamReferenceStep,
-  TORCH_RADAM,
-} from './reference/optimizers';
+import { adamReferenceStep, newState, radamReferenceStep, TORCH_RADAM } from './reference/optimizers';
 
 let device: GPUDevice;
 beforeAll(async () => {
@@ -322,7 +316,8 @@ describe('loss scaling and clipping', () => {
       }
     }
     const params = await model.readParams();
-    lengths.forEach((_, i) => expectClose(params[i]!, references[i]!.params, `tensor ${i}`));
+    for (const [i, reference] of references.entries())
+      expectClose(params[i]!, reference.params, `tensor ${i}`);
     optimizer.destroy();
     model.destroy();
   });
@@ -349,7 +344,8 @@ describe('tensors without a gradient this step', () => {
       }
     }
     const params = await model.readParams();
-    lengths.forEach((_, i) => expectClose(params[i]!, references[i]!.params, `tensor ${i}`));
+    for (const [i, reference] of references.entries())
+      expectClose(params[i]!, reference.params, `tensor ${i}`);
     expect(references[1]!.step).toBe(7);
     optimizer.destroy();
     model.destroy();
