@@ -1,7 +1,7 @@
 import { drawChart, type Series } from './chart';
 import { spiralDataset } from './data';
 import type { DemoHook, TrainResult } from './hook';
-import { startPlayground } from './playground';
+import { type Playground, startPlayground } from './playground';
 import { type HistoryPoint, RUNS, type RunId } from './runs';
 import { Trainer, WARMUP_STEPS } from './trainer';
 
@@ -267,6 +267,8 @@ async function start(): Promise<void> {
 
   const runSteps = async (steps: number, lr = lrFromSlider(lrInput)): Promise<TrainResult> => {
     await restart(lr);
+    lrInput.value = String(Math.log10(lr));
+    lrOutput.textContent = formatLr(lr);
     return exclusive(async () => {
       const began = performance.now();
       status.textContent = `training ${steps} steps at lr ${formatLr(lr)}…`;
@@ -328,27 +330,55 @@ async function start(): Promise<void> {
     drawSweep();
   });
 
-  const playground = await startPlayground(device, {
-    canvas: element('playground', HTMLCanvasElement),
-    functionSelect: element('pg-function', HTMLSelectElement),
-    optimizerSelect: element('pg-optimizer', HTMLSelectElement),
-    lrInput: element('pg-lr', HTMLInputElement),
-    lrOutput: element('pg-lr-value', HTMLOutputElement),
-    resetButton: element('pg-reset', HTMLButtonElement),
-    status: element('pg-status', HTMLSpanElement),
-  });
+  // Live training starts on its own, unless a test drives the page (?manual).
+  const manual = new URLSearchParams(location.search).has('manual');
+  const playground = await startPlaygroundOnOwnDevice(manual);
 
   hook.runSteps = runSteps;
   hook.sweep = sweep;
-  hook.playgroundSteps = playground.runSteps;
+  hook.playgroundSteps = playground
+    ? playground.runSteps
+    : () => Promise.reject(new Error(`playground unavailable: ${playgroundStatus.textContent}`));
   drawSweep();
   lrOutput.textContent = formatLr(lrFromSlider(lrInput));
-  // Live training starts on its own, unless a test drives the page (?manual).
-  const manual = new URLSearchParams(location.search).has('manual');
   await restart(lrFromSlider(lrInput));
-  if (manual) playground.pause();
-  else runLive();
+  if (!manual) runLive();
   hook.status = 'ready';
+}
+
+const playgroundStatus = element('pg-status', HTMLSpanElement);
+
+/**
+ * The playground gets its own adapter and device: if presenting to the canvas fails (some headless and
+ * remote setups lose the device there), only the playground stops and the training panel keeps working.
+ */
+async function startPlaygroundOnOwnDevice(manual: boolean): Promise<Playground | undefined> {
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) {
+    playgroundStatus.textContent = 'No second GPU adapter for the playground.';
+    return undefined;
+  }
+  const device = await adapter.requestDevice();
+  device.lost.then((info) => {
+    playgroundStatus.textContent = `Playground stopped, GPU device lost: ${info.message}`;
+  });
+  device.addEventListener('uncapturederror', (event) => {
+    playgroundStatus.textContent = `Playground error: ${event.error.message}`;
+    console.error(playgroundStatus.textContent);
+  });
+  return startPlayground(
+    device,
+    {
+      canvas: element('playground', HTMLCanvasElement),
+      functionSelect: element('pg-function', HTMLSelectElement),
+      optimizerSelect: element('pg-optimizer', HTMLSelectElement),
+      lrInput: element('pg-lr', HTMLInputElement),
+      lrOutput: element('pg-lr-value', HTMLOutputElement),
+      resetButton: element('pg-reset', HTMLButtonElement),
+      status: playgroundStatus,
+    },
+    { autoplay: !manual },
+  );
 }
 
 start().catch((error: unknown) => {
