@@ -223,9 +223,9 @@ async function start(): Promise<void> {
       history = await trainer.readHistory();
       drawCurves();
       const elapsed = performance.now() - began;
-      // Aim for about 150 ms of GPU work per round trip: smooth curves on a GPU, and on a CPU emulator the
-      // readback latency stays small next to the work.
-      chunk = Math.max(1, Math.min(32, Math.round((count * 150) / Math.max(elapsed, 1))));
+      // Aim for about 400 ms of GPU work per round trip: on a GPU that is the cap of 32 steps per redraw, and on a
+      // CPU emulator it keeps the readback and redraw cost small next to the training itself.
+      chunk = Math.max(1, Math.min(32, Math.round((count * 400) / Math.max(elapsed, 1))));
       await new Promise(requestAnimationFrame);
     }
   };

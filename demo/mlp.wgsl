@@ -2,6 +2,8 @@
 // Every kernel shares one bind group layout so one bind group per (run, layer) serves all of them. Buffers
 // hold f32 scalars addressed by element offsets from the `Layer` uniform, so a whole model's parameters live
 // in one buffer (as the optimizer wants them) and all activations in another.
+// Activations and their gradients are stored feature-major (A[i][b] at offset + i * batch + b), so that
+// neighbouring invocations, which differ in b, read neighbouring addresses in forward and backwardInput.
 
 override BATCH: u32 = 128u;   // one workgroup of the loss kernel covers the batch
 override WORKGROUP: u32 = 64u;
@@ -12,7 +14,7 @@ struct Layer {
   outDim: u32,
   weightOffset: u32,      // out-major: W[j][i] at weightOffset + j * inDim + i
   biasOffset: u32,
-  inOffset: u32,          // activations of the layer's input, batch-major
+  inOffset: u32,          // activations of the layer's input, feature-major
   outOffset: u32,         // activations (and, in `deltas`, gradients) of its output
   relu: u32,
   scheduleSteps: u32,     // length of the precomputed batch schedule, in steps
@@ -48,23 +50,22 @@ fn gather(@builtin(global_invocation_id) id: vec3<u32>) {
   let b = id.x;
   if (b >= layer.batch) { return; }
   let k = sampleIndex(b);
-  acts[layer.inOffset + b * 2u] = points[k * 2u];
-  acts[layer.inOffset + b * 2u + 1u] = points[k * 2u + 1u];
+  acts[layer.inOffset + b] = points[k * 2u];
+  acts[layer.inOffset + layer.batch + b] = points[k * 2u + 1u];
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn forward(@builtin(global_invocation_id) id: vec3<u32>) {
   if (id.x >= layer.batch * layer.outDim) { return; }
-  let b = id.x / layer.outDim;
-  let j = id.x % layer.outDim;
+  let j = id.x / layer.batch;
+  let b = id.x % layer.batch;
   let w = layer.weightOffset + j * layer.inDim;
-  let a = layer.inOffset + b * layer.inDim;
   var z = params[layer.biasOffset + j];
   for (var i = 0u; i < layer.inDim; i++) {
-    z += params[w + i] * acts[a + i];
+    z += params[w + i] * acts[layer.inOffset + i * layer.batch + b];
   }
   if (layer.relu != 0u) { z = max(z, 0.0); }
-  acts[layer.outOffset + b * layer.outDim + j] = z;
+  acts[layer.outOffset + j * layer.batch + b] = z;
 }
 
 var<workgroup> lossShare: array<f32, BATCH>;
@@ -76,31 +77,32 @@ var<workgroup> hitShare: array<f32, BATCH>;
 @compute @workgroup_size(BATCH)
 fn loss(@builtin(local_invocation_index) b: u32) {
   let classes = layer.outDim;
-  let base = layer.outOffset + b * classes;
+  let base = layer.outOffset + b;
+  let stride = layer.batch;
   let label = labels[sampleIndex(b)];
   var top = acts[base];
   var best = 0u;
   for (var k = 1u; k < classes; k++) {
-    let z = acts[base + k];
+    let z = acts[base + k * stride];
     if (z > top) { top = z; best = k; }
   }
   var total = 0.0;
   for (var k = 0u; k < classes; k++) {
-    total += exp(acts[base + k] - top);
+    total += exp(acts[base + k * stride] - top);
   }
   let scale = 1.0 / f32(layer.batch);
   for (var k = 0u; k < classes; k++) {
-    let p = exp(acts[base + k] - top) / total;
-    deltas[base + k] = (p - select(0.0, 1.0, k == label)) * scale;
+    let p = exp(acts[base + k * stride] - top) / total;
+    deltas[base + k * stride] = (p - select(0.0, 1.0, k == label)) * scale;
   }
-  lossShare[b] = log(total) - (acts[base + label] - top);
+  lossShare[b] = log(total) - (acts[base + label * stride] - top);
   hitShare[b] = select(0.0, 1.0, best == label);
   // Tree reduction; BATCH is a power of two.
-  for (var stride = BATCH / 2u; stride > 0u; stride /= 2u) {
+  for (var half = BATCH / 2u; half > 0u; half /= 2u) {
     workgroupBarrier();
-    if (b < stride) {
-      lossShare[b] += lossShare[b + stride];
-      hitShare[b] += hitShare[b + stride];
+    if (b < half) {
+      lossShare[b] += lossShare[b + half];
+      hitShare[b] += hitShare[b + half];
     }
   }
   workgroupBarrier();
@@ -120,15 +122,17 @@ fn backwardWeights(@builtin(global_invocation_id) id: vec3<u32>) {
   if (id.x >= layer.outDim * width) { return; }
   let j = id.x / width;
   let i = id.x % width;
+  let d = layer.outOffset + j * layer.batch;
   var g = 0.0;
   if (i < layer.inDim) {
+    let a = layer.inOffset + i * layer.batch;
     for (var b = 0u; b < layer.batch; b++) {
-      g += deltas[layer.outOffset + b * layer.outDim + j] * acts[layer.inOffset + b * layer.inDim + i];
+      g += deltas[d + b] * acts[a + b];
     }
     grads[layer.weightOffset + j * layer.inDim + i] = g;
   } else {
     for (var b = 0u; b < layer.batch; b++) {
-      g += deltas[layer.outOffset + b * layer.outDim + j];
+      g += deltas[d + b];
     }
     grads[layer.biasOffset + j] = g;
   }
@@ -138,14 +142,14 @@ fn backwardWeights(@builtin(global_invocation_id) id: vec3<u32>) {
 @compute @workgroup_size(WORKGROUP)
 fn backwardInput(@builtin(global_invocation_id) id: vec3<u32>) {
   if (id.x >= layer.batch * layer.inDim) { return; }
-  let b = id.x / layer.inDim;
-  let i = id.x % layer.inDim;
-  let a = acts[layer.inOffset + b * layer.inDim + i];
+  let i = id.x / layer.batch;
+  let b = id.x % layer.batch;
+  let at = layer.inOffset + i * layer.batch + b;
   var d = 0.0;
-  if (a > 0.0) {
+  if (acts[at] > 0.0) {
     for (var j = 0u; j < layer.outDim; j++) {
-      d += deltas[layer.outOffset + b * layer.outDim + j] * params[layer.weightOffset + j * layer.inDim + i];
+      d += deltas[layer.outOffset + j * layer.batch + b] * params[layer.weightOffset + j * layer.inDim + i];
     }
   }
-  deltas[layer.inOffset + b * layer.inDim + i] = d;
+  deltas[at] = d;
 }

@@ -5,13 +5,14 @@ import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { type PreviewServer, preview } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TrainResult } from '../hook';
 import { RUNS } from '../runs';
 
 // Opens the BUILT demo (npm run build:demo) in headless Chromium on SwiftShader, trains a fixed number of
-// steps at two learning rates through window.__demo and checks the reported losses.
+// steps at each learning rate through window.__demo (the page's sweep), checks the reported losses and saves
+// demo/screenshot.png. DEMO_E2E_LRS (comma-separated) and DEMO_E2E_STEPS override the defaults, e.g. to take
+// the README screenshot with a full sweep.
 const STEPS = Number(process.env.DEMO_E2E_STEPS ?? 150);
-const LRS = [1e-3, 3e-2];
+const LRS = (process.env.DEMO_E2E_LRS ?? '1e-3,3e-2').split(',').map(Number);
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 let server: PreviewServer;
@@ -43,6 +44,11 @@ beforeAll(async () => {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      // Presenting a WebGPU canvas needs these three: with the default (GL) compositor the GPU process fails
+      // to create the canvas's shared image on SwiftShader and every device of the page is lost.
+      '--enable-features=Vulkan',
+      '--use-vulkan=swiftshader',
+      '--use-angle=vulkan',
     ],
   });
   page = await browser.newPage();
@@ -71,11 +77,7 @@ describe('demo in headless Chromium', () => {
     }));
     expect(state, `page state: ${JSON.stringify(state)}`).toEqual({ status: 'ready', message: '' });
 
-    const results: TrainResult[] = [];
-    for (const lr of LRS) {
-      const result = await page.evaluate((steps, rate) => window.__demo!.sweep!([rate], steps), STEPS, lr);
-      results.push(...result);
-    }
+    const results = await page.evaluate((lrs, steps) => window.__demo!.sweep!(lrs, steps), LRS, STEPS);
     for (const result of results) {
       const line = RUNS.map(
         (run) =>
@@ -93,9 +95,10 @@ describe('demo in headless Chromium', () => {
       expect(Number.isFinite(radam), `RAdam loss at lr ${result.lr} is ${radam}`).toBe(true);
       // At lr 1e-3 RAdam starts slowly by design (its rectification acts as a built-in warmup), so ask for a
       // clear fall, not a large one.
-      expect(radam, `RAdam loss at lr ${result.lr} did not fall`).toBeLessThan(
-        result.first.radam.loss * 0.95,
-      );
+      if (result.lr >= 1e-3)
+        expect(radam, `RAdam loss at lr ${result.lr} did not fall`).toBeLessThan(
+          result.first.radam.loss * 0.95,
+        );
       for (const run of RUNS) {
         const loss = result.final[run.id].loss;
         // Only a large lr may make plain Adam (no warmup) diverge; anything else producing NaN is a bug.
@@ -104,7 +107,7 @@ describe('demo in headless Chromium', () => {
       }
     }
 
-    await page.evaluate(() => window.__demo!.playgroundSteps!(60));
+    await page.evaluate(() => window.__demo!.playgroundSteps!(160));
     await page.screenshot({ path: join(root, 'screenshot.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
   });
