@@ -55,7 +55,7 @@ const FUNCTIONS: Record<string, TestFunction> = {
 const OPTIMIZER_COLORS: Record<string, [number, number, number]> = {
   radam: [0.89, 0.34, 0.18],
   adam: [0.3, 0.55, 0.96],
-  sgd: [0.85, 0.85, 0.85],
+  sgd: [0.69, 0.49, 0.94],
 };
 
 const POINTS = 4096;
@@ -177,7 +177,7 @@ export async function startPlayground(
   let heightScale = 1;
   let heightOffset = 0;
   // Orbit camera around the middle of the surface.
-  const camera = { yaw: 0.65, pitch: 0.6, distance: 2.7 };
+  const camera = { yaw: 0.65, pitch: 0.66, distance: 3.3 };
 
   const lrOf = () => Number((10 ** Number(ui.lrInput.value)).toPrecision(2));
 
@@ -213,7 +213,9 @@ export async function startPlayground(
     head = 0;
     filled = 0;
     steps = 0;
+    // Until the new optimizer exists, step() does nothing rather than touch the destroyed one.
     optimizer?.destroy();
+    optimizer = undefined;
     const params = [{ param: positions, grad: grads, length: POINTS * 2, name: 'points' }];
     const lr = lrOf();
     optimizer =
@@ -248,7 +250,7 @@ export async function startPlayground(
         usage: GPUTextureUsage.RENDER_ATTACHMENT,
       });
     }
-    const target = vec3.fromValues(0, 0.3, 0);
+    const target = vec3.fromValues(0, 0.25, 0);
     const eye = vec3.add(
       target,
       vec3.fromValues(
@@ -364,7 +366,12 @@ export async function startPlayground(
     { passive: false },
   );
 
-  const restart = () => reset().then(render);
+  // Restarts run one after another: two quick changes must not interleave their optimizer swaps.
+  let pending: Promise<void> = Promise.resolve();
+  const restart = () => {
+    pending = pending.then(reset).then(render);
+    return pending;
+  };
   ui.functionSelect.addEventListener('change', restart);
   ui.optimizerSelect.addEventListener('change', restart);
   ui.resetButton.addEventListener('click', restart);
@@ -377,12 +384,12 @@ export async function startPlayground(
   });
   ui.lrOutput.textContent = lrOf().toExponential(0);
 
-  await reset();
-  render();
+  await restart();
   if (running) requestAnimationFrame(frame);
 
   return {
     async runSteps(count: number) {
+      await pending;
       advance(count);
       render();
       await device.queue.onSubmittedWorkDone();

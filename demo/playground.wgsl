@@ -164,7 +164,7 @@ fn trailVertex(@builtin(vertex_index) index: u32) -> LineOut {
   if (!inDomain(p)) { return out; }
   let world = toWorld(p) + vec3<f32>(0.0, LIFT, 0.0);
   out.position = scene.viewProjection * vec4<f32>(world, 1.0);
-  out.alpha = 0.75 * (1.0 - f32(age) / f32(scene.trailLength));
+  out.alpha = 0.4 * (1.0 - f32(age) / f32(scene.trailLength));
   return out;
 }
 

@@ -3,7 +3,7 @@ export const RUNS = [
   { id: 'radam', label: 'RAdam', color: '#e4572e' },
   { id: 'adam', label: 'Adam, no warmup', color: '#4c8bf5' },
   { id: 'adam-warmup', label: 'Adam + linear warmup', color: '#2bb673' },
-  { id: 'sgd', label: 'SGD, momentum 0.9', color: '#a0a0a0' },
+  { id: 'sgd', label: 'SGD, momentum 0.9', color: '#b07cf0' },
 ] as const;
 export type RunId = (typeof RUNS)[number]['id'];
 

@@ -16,6 +16,7 @@ const LRS = (process.env.DEMO_E2E_LRS ?? '1e-3,3e-2').split(',').map(Number);
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 let server: PreviewServer;
+let url: string;
 let browser: Browser;
 let page: Page;
 let userDataDir: string;
@@ -27,8 +28,9 @@ beforeAll(async () => {
     preview: { port: 4173, strictPort: false, host: 'localhost' },
     logLevel: 'warn',
   });
-  const url = server.resolvedUrls?.local[0];
-  if (!url) throw new Error('vite preview reported no local URL');
+  const local = server.resolvedUrls?.local[0];
+  if (!local) throw new Error('vite preview reported no local URL');
+  url = local;
   userDataDir = mkdtempSync(join(tmpdir(), 'webgpu-radam-e2e-'));
   browser = await puppeteer.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -110,5 +112,29 @@ describe('demo in headless Chromium', () => {
     await page.evaluate(() => window.__demo!.playgroundSteps!(160));
     await page.screenshot({ path: join(root, 'screenshot.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
+  });
+
+  it('explains what is needed when the browser has no WebGPU', async () => {
+    const bare = await browser.newPage();
+    try {
+      // Hide WebGPU before any page script runs, as in a browser that does not ship it.
+      await bare.evaluateOnNewDocument(() => {
+        Reflect.deleteProperty(Navigator.prototype, 'gpu');
+      });
+      await bare.goto(url, { waitUntil: 'load', timeout: 30_000 });
+      await bare.waitForFunction(() => window.__demo && window.__demo.status !== 'loading', {
+        timeout: 30_000,
+      });
+      const shown = await bare.evaluate(() => ({
+        status: window.__demo?.status,
+        visible: !document.getElementById('no-webgpu')?.hidden,
+        text: document.getElementById('no-webgpu')?.textContent ?? '',
+      }));
+      expect(shown.status).toBe('no-webgpu');
+      expect(shown.visible).toBe(true);
+      expect(shown.text).toContain('--enable-unsafe-webgpu');
+    } finally {
+      await bare.close();
+    }
   });
 });
