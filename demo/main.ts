@@ -52,6 +52,16 @@ function meanOf(points: readonly HistoryPoint[], from: number, to: number): Hist
   return { loss: sum.loss / slice.length, accuracy: sum.accuracy / slice.length };
 }
 
+/** Mean of the last `window` values at each index (fewer at the start); a NaN stays visible as NaN. */
+function runningMean(values: readonly number[], window: number): number[] {
+  return values.map((_, k) => {
+    const from = Math.max(0, k + 1 - window);
+    let sum = 0;
+    for (let i = from; i <= k; i++) sum += values[i]!;
+    return sum / (k + 1 - from);
+  });
+}
+
 async function start(): Promise<void> {
   if (!('gpu' in navigator) || !navigator.gpu) {
     showNoWebGpu(
@@ -131,18 +141,22 @@ async function start(): Promise<void> {
   const sweepResults: TrainResult[] = [];
 
   const drawCurves = () => {
+    // Single-batch values jump around by more than the differences between optimizers, so the curves show
+    // the mean of the last FINAL_WINDOW steps, the same average the table and the sweep report.
     const curves = (pick: (p: HistoryPoint) => number): Series[] =>
       RUNS.map((run) => ({
         label: run.label,
         color: run.color,
-        points: (history?.[run.id] ?? []).map((p, k) => [k + 1, pick(p)] as const),
+        points: runningMean((history?.[run.id] ?? []).map(pick), FINAL_WINDOW).map(
+          (v, k) => [k + 1, v] as const,
+        ),
       }));
     const xRange = [0, Math.max(100, trainer.steps)] as const;
     drawChart(
       lossCanvas,
       curves((p) => p.loss),
       {
-        title: `batch loss (lr ${formatLr(trainer.lr)})`,
+        title: `training loss, lr ${formatLr(trainer.lr)} (mean of ${FINAL_WINDOW} batches)`,
         xLabel: 'step',
         yLog: true,
         xRange,
@@ -153,7 +167,7 @@ async function start(): Promise<void> {
       accuracyCanvas,
       curves((p) => p.accuracy),
       {
-        title: 'batch accuracy',
+        title: `training accuracy (mean of ${FINAL_WINDOW} batches)`,
         xLabel: 'step',
         xRange,
         yRange: [0, 1],

@@ -250,7 +250,7 @@ export async function startPlayground(
         usage: GPUTextureUsage.RENDER_ATTACHMENT,
       });
     }
-    const target = vec3.fromValues(0, 0.25, 0);
+    const target = vec3.fromValues(0, 0.4, 0);
     const eye = vec3.add(
       target,
       vec3.fromValues(

@@ -91,6 +91,9 @@ describe('demo in headless Chromium', () => {
       );
     }
 
+    // The screenshot comes before the checks, so that a failing run leaves a picture of what went wrong.
+    await page.evaluate(() => window.__demo!.playgroundSteps!(160));
+    await page.screenshot({ path: join(root, 'screenshot.png'), fullPage: true });
     for (const result of results) {
       expect(result.steps).toBe(STEPS);
       const radam = result.final.radam.loss;
@@ -109,8 +112,6 @@ describe('demo in headless Chromium', () => {
       }
     }
 
-    await page.evaluate(() => window.__demo!.playgroundSteps!(160));
-    await page.screenshot({ path: join(root, 'screenshot.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
   });
 
