@@ -52,6 +52,13 @@ function meanOf(points: readonly HistoryPoint[], from: number, to: number): Hist
   return { loss: sum.loss / slice.length, accuracy: sum.accuracy / slice.length };
 }
 
+/** Top of a log-scale loss axis: at least 3 (above ln 3, the loss of a uniform guess), and high enough to
+ * show a diverging run's spike, up to 1000. */
+function topOf(losses: readonly number[]): number {
+  const finite = losses.filter(Number.isFinite);
+  return Math.min(1000, Math.max(3, ...finite) * 1.2);
+}
+
 /** Mean of the last `window` values at each index (fewer at the start); a NaN stays visible as NaN. */
 function runningMean(values: readonly number[], window: number): number[] {
   return values.map((_, k) => {
@@ -152,17 +159,14 @@ async function start(): Promise<void> {
         ),
       }));
     const xRange = [0, Math.max(100, trainer.steps)] as const;
-    drawChart(
-      lossCanvas,
-      curves((p) => p.loss),
-      {
-        title: `training loss, lr ${formatLr(trainer.lr)} (mean of ${FINAL_WINDOW} batches)`,
-        xLabel: 'step',
-        yLog: true,
-        xRange,
-        yRange: [0.01, 3],
-      },
-    );
+    const losses = curves((p) => p.loss);
+    drawChart(lossCanvas, losses, {
+      title: `training loss, lr ${formatLr(trainer.lr)} (mean of ${FINAL_WINDOW} batches)`,
+      xLabel: 'step',
+      yLog: true,
+      xRange,
+      yRange: [0.01, topOf(losses.flatMap((series) => series.points.map(([, y]) => y)))],
+    });
     drawChart(
       accuracyCanvas,
       curves((p) => p.accuracy),
@@ -200,7 +204,7 @@ async function start(): Promise<void> {
         xLog: true,
         yLog: true,
         xRange: [1e-4, 1e-1],
-        yRange: [0.01, 3],
+        yRange: [0.01, topOf(sorted.flatMap((r) => RUNS.map((run) => r.final[run.id].loss)))],
         markers: true,
       },
     );

@@ -25,6 +25,8 @@ interface TestFunction {
   domainMin: [number, number];
   domainMax: [number, number];
   logHeight: boolean;
+  /** Camera distance that fits the whole surface in view (the saddle's low corners need more). */
+  viewDistance: number;
   value(x: number, y: number): number;
 }
 
@@ -34,6 +36,7 @@ const FUNCTIONS: Record<string, TestFunction> = {
     domainMin: [-2, -1],
     domainMax: [2, 3],
     logHeight: true,
+    viewDistance: 2.8,
     value: (x, y) => (1 - x) ** 2 + 100 * (y - x * x) ** 2,
   },
   beale: {
@@ -41,6 +44,7 @@ const FUNCTIONS: Record<string, TestFunction> = {
     domainMin: [-4.5, -4.5],
     domainMax: [4.5, 4.5],
     logHeight: true,
+    viewDistance: 2.8,
     value: (x, y) => (1.5 - x + x * y) ** 2 + (2.25 - x + x * y * y) ** 2 + (2.625 - x + x * y ** 3) ** 2,
   },
   saddle: {
@@ -48,6 +52,7 @@ const FUNCTIONS: Record<string, TestFunction> = {
     domainMin: [-1.5, -1.5],
     domainMax: [1.5, 1.5],
     logHeight: false,
+    viewDistance: 3.5,
     value: (x, y) => x * x - y * y,
   },
 };
@@ -168,6 +173,7 @@ export async function startPlayground(
 
   let depth: GPUTexture | undefined;
   let fn: TestFunction = FUNCTIONS.rosenbrock!;
+  let framed: TestFunction | undefined;
   let optimizerName = 'radam';
   let optimizer: FusedOptimizer | undefined;
   let head = 0;
@@ -177,12 +183,14 @@ export async function startPlayground(
   let heightScale = 1;
   let heightOffset = 0;
   // Orbit camera around the middle of the surface.
-  const camera = { yaw: 0.65, pitch: 0.66, distance: 3.3 };
+  const camera = { yaw: 0.65, pitch: 0.66, distance: 2.8 };
 
   const lrOf = () => Number((10 ** Number(ui.lrInput.value)).toPrecision(2));
 
   const reset = async () => {
     fn = FUNCTIONS[ui.functionSelect.value] ?? FUNCTIONS.rosenbrock!;
+    if (framed !== fn) camera.distance = fn.viewDistance;
+    framed = fn;
     optimizerName = ui.optimizerSelect.value;
     // The height scale comes from sampling the function on the grid, so every surface fills the same box.
     let lo = Number.POSITIVE_INFINITY;
