@@ -18,8 +18,11 @@ export interface DemoHook {
   message: string;
   /** Restarts all four runs at `lr` and trains `steps` steps (live training is paused first). */
   runSteps(steps: number, lr?: number): Promise<TrainResult>;
-  /** Trains each lr for `steps` steps and draws the sweep chart; one result per lr. */
-  sweep(lrs: readonly number[], steps: number): Promise<TrainResult[]>;
+  /**
+   * Trains each lr for `steps` steps and draws the sweep chart; one result per lr. With `append`, the points of
+   * earlier sweeps stay on the chart (the e2e test sweeps one lr per call to bound each call's duration).
+   */
+  sweep(lrs: readonly number[], steps: number, append?: boolean): Promise<TrainResult[]>;
   /** Advances the playground by `steps` optimizer steps and redraws it. */
   playgroundSteps(steps: number): Promise<void>;
 }

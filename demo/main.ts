@@ -40,7 +40,7 @@ function lrFromSlider(input: HTMLInputElement): number {
 }
 
 function formatLr(lr: number): string {
-  return lr.toExponential(0).replace('e-', 'e-').replace('e+', 'e');
+  return lr.toExponential(0).replace('e+', 'e');
 }
 
 function meanOf(points: readonly HistoryPoint[], from: number, to: number): HistoryPoint {
@@ -83,11 +83,8 @@ async function start(): Promise<void> {
     showNoWebGpu('navigator.gpu exists but requestAdapter() returned null: no usable GPU adapter.');
     return;
   }
-  const device = await adapter.requestDevice({
-    requiredLimits: {
-      maxStorageBuffersPerShaderStage: Math.min(10, adapter.limits.maxStorageBuffersPerShaderStage),
-    },
-  });
+  // The MLP kernels bind 8 storage buffers, exactly the default limit, so no limits need raising.
+  const device = await adapter.requestDevice();
   device.lost.then((info) => {
     hook.status = 'error';
     hook.message = `GPU device lost: ${info.message}`;
@@ -298,12 +295,12 @@ async function start(): Promise<void> {
     });
   };
 
-  const sweep = async (lrs: readonly number[], steps: number): Promise<TrainResult[]> => {
+  const sweep = async (lrs: readonly number[], steps: number, append = false): Promise<TrainResult[]> => {
     pauseLive();
     setButtons(true);
     try {
       const results: TrainResult[] = [];
-      sweepResults.length = 0;
+      if (!append) sweepResults.length = 0;
       drawSweep();
       for (const lr of lrs) {
         const result = await runSteps(steps, lr);
