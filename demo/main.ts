@@ -259,11 +259,12 @@ async function start(): Promise<void> {
     return exclusive(async () => {
       status.textContent = `training at lr ${formatLr(trainer.lr)}…`;
       await train(LIVE_STEPS, () => live && generation === liveGeneration);
+      const finished = trainer.steps >= LIVE_STEPS;
       if (generation === liveGeneration) {
         live = false;
-        trainButton.textContent = trainer.steps >= LIVE_STEPS ? 'Train' : 'Resume';
-        status.textContent = `${trainer.steps} steps at lr ${formatLr(trainer.lr)}`;
+        trainButton.textContent = finished ? 'Train' : 'Resume';
       }
+      status.textContent = `${trainer.steps} steps at lr ${formatLr(trainer.lr)}${finished ? '' : ', paused'}`;
     });
   };
   const pauseLive = () => {

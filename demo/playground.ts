@@ -340,12 +340,20 @@ export async function startPlayground(
     }
   };
 
+  // At most one frame in flight: without this back-pressure a slow adapter (a CPU emulator) queues frames
+  // faster than it runs them, and the queue delays everything else on the GPU, the training panel included.
+  let inFlight = false;
   const frame = () => {
-    if (running) {
+    if (!running) return;
+    if (!inFlight) {
+      inFlight = true;
       advance(STEPS_PER_FRAME);
       render();
-      requestAnimationFrame(frame);
+      device.queue.onSubmittedWorkDone().then(() => {
+        inFlight = false;
+      });
     }
+    requestAnimationFrame(frame);
   };
 
   // Orbit with the mouse (or a finger), zoom with the wheel.
