@@ -1,0 +1,357 @@
+// `npm run bench [-- --quick] [--sizes=1M,4M] [--runtimes=chromium,node-dawn]`: runs every workload in Node on
+// Dawn (a child process) and in headless Chromium (puppeteer-core, pages served by Vite), then prints the table
+// and writes bench/results/<timestamp>.json, latest.json, chart.png and bench/RESULTS.md. Exits non-zero when any
+// workload failed or measured nothing, and never waits forever: every workload has a timeout and the browser,
+// the server and the worker are always shut down.
+import { fork } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { createServer, type ViteDevServer } from 'vite';
+import type { WorkerMessage } from './node-worker';
+import { type BenchReport, computeRatios, formatMarkdown, formatStdout, type Ratios } from './report';
+import {
+  type BenchRecord,
+  buildSpecs,
+  type RuntimeName,
+  type RuntimeSummary,
+  type SuiteOptions,
+  specKey,
+  suiteOptions,
+} from './suite';
+import type { WorkloadSpec } from './workloads';
+
+const ROOT = process.cwd();
+const RESULTS = join(ROOT, 'bench/results');
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+interface Args {
+  quick: boolean;
+  sizes: number[] | undefined;
+  runtimes: RuntimeName[];
+  /** Extra Chromium flags, e.g. --enable-features=Vulkan on a GPU machine. */
+  chromiumFlags: string[];
+  /** 'swiftshader' (default when VK_ICD_FILENAMES is unset), 'system', or an ICD JSON path. */
+  dawnIcd: string | undefined;
+}
+
+function parseCount(text: string): number {
+  const match = /^(\d+)([KM]?)$/i.exec(text.trim());
+  if (!match) throw new Error(`bad size "${text}" (expected e.g. 262144, 256K or 4M)`);
+  const unit = match[2]!.toUpperCase();
+  const n = Number(match[1]) * (unit === 'M' ? 1 << 20 : unit === 'K' ? 1 << 10 : 1);
+  if (n % 4 !== 0 || n < 4096) throw new Error(`size ${text}: needs a multiple of 4, at least 4096`);
+  return n;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = {
+    quick: false,
+    sizes: undefined,
+    runtimes: ['node-dawn', 'chromium'],
+    chromiumFlags: [],
+    dawnIcd: undefined,
+  };
+  for (const arg of argv) {
+    const [key, value] = arg.split(/=(.*)/s, 2) as [string, string | undefined];
+    if (key === '--quick') args.quick = true;
+    else if (key === '--sizes' && value) args.sizes = value.split(',').map(parseCount);
+    else if (key === '--runtimes' && value) {
+      args.runtimes = value.split(',').map((name) => {
+        if (name !== 'chromium' && name !== 'node-dawn') throw new Error(`unknown runtime ${name}`);
+        return name;
+      });
+    } else if (key === '--chromium-flag' && value) args.chromiumFlags.push(value);
+    else if (key === '--dawn-icd' && value) args.dawnIcd = value;
+    else throw new Error(`unknown argument ${arg}`);
+  }
+  return args;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${(ms / 1000).toFixed(0)} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function progress(record: BenchRecord): void {
+  const what = `[${record.runtime}] ${specKey(record)}`;
+  if (record.error !== undefined) console.log(`${what}: FAILED ${record.error}`);
+  else console.log(`${what}: ${record.msPerStep?.toFixed(3)} ms/step, ${record.gbps?.toFixed(2)} GB/s`);
+}
+
+function failedRecord(runtime: RuntimeName, spec: WorkloadSpec, error: string): BenchRecord {
+  return { runtime, ...spec, error };
+}
+
+/** The Dawn worker: results stream back over IPC; silence for longer than one workload's timeout kills it. */
+function runNode(
+  options: SuiteOptions,
+  args: Args,
+  workloadTimeoutMs: number,
+): Promise<{ runtime?: RuntimeSummary; records: BenchRecord[]; fatal?: string }> {
+  const env = { ...process.env };
+  const icd = args.dawnIcd ?? (env.VK_ICD_FILENAMES ? undefined : 'swiftshader');
+  if (icd === 'swiftshader') env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  else if (icd === 'system') delete env.VK_ICD_FILENAMES;
+  else if (icd !== undefined) env.VK_ICD_FILENAMES = icd;
+  // The Vulkan loader warns on every device creation without it.
+  env.XDG_RUNTIME_DIR ??= mkdtempSync(join(tmpdir(), 'webgpu-radam-xdg-'));
+
+  const specs = buildSpecs(options, false);
+  const records: BenchRecord[] = [];
+  let runtime: RuntimeSummary | undefined;
+  return new Promise((resolveRun) => {
+    const child = fork(join(ROOT, '.tmp/bench/node-worker.js'), [], { env, stdio: 'inherit' });
+    let fatal: string | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        fatal = `node-dawn: no result for ${(workloadTimeoutMs / 1000).toFixed(0)} s; worker killed`;
+        child.kill('SIGKILL');
+      }, workloadTimeoutMs);
+    };
+    child.on('message', (message: WorkerMessage) => {
+      arm();
+      if (message.type === 'runtime') runtime = message.runtime;
+      else if (message.type === 'record') {
+        records.push(message.record);
+        progress(message.record);
+      } else fatal = message.message;
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (records.length < specs.length) {
+        fatal ??= `node-dawn worker exited early (code ${code}, signal ${signal})`;
+        for (const spec of specs.slice(records.length)) records.push(failedRecord('node-dawn', spec, fatal));
+      }
+      resolveRun({ records, ...(runtime ? { runtime } : {}), ...(fatal ? { fatal } : {}) });
+    });
+    arm();
+    child.send(options);
+  });
+}
+
+async function startServer(): Promise<ViteDevServer> {
+  const server = await createServer({
+    configFile: false,
+    root: join(ROOT, 'bench/web'),
+    // Kept inside this checkout: node_modules may be shared with other checkouts.
+    cacheDir: join(ROOT, '.tmp/vite-bench-web'),
+    logLevel: 'warn',
+    clearScreen: false,
+    server: { host: 'localhost', port: 5317, strictPort: false, fs: { allow: [ROOT] }, hmr: false },
+    // Pre-bundled up front so Vite never reloads the page mid-run after discovering a dependency.
+    optimizeDeps: {
+      include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu'],
+      entries: ['index.html', 'chart.html'],
+    },
+  });
+  await server.listen();
+  return server;
+}
+
+async function openPage(browser: Browser, url: string, ready: string, timeoutMs: number): Promise<Page> {
+  const page = await browser.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error' || message.type() === 'warn')
+      console.log(`[chromium ${message.type()}] ${message.text()}`);
+  });
+  page.on('pageerror', (error) => console.log(`[chromium page error] ${String(error)}`));
+  await page.goto(url, { waitUntil: 'load', timeout: timeoutMs });
+  await page.waitForFunction(ready, { timeout: timeoutMs, polling: 100 });
+  return page;
+}
+
+async function runChromium(
+  browser: Browser,
+  baseUrl: string,
+  options: SuiteOptions,
+  workloadTimeoutMs: number,
+): Promise<{ runtime?: RuntimeSummary; records: BenchRecord[]; fatal?: string }> {
+  const specs = buildSpecs(options, true);
+  const records: BenchRecord[] = [];
+  const page = await openPage(
+    browser,
+    baseUrl,
+    'window.webgpuRadamBench !== undefined || window.webgpuRadamBenchError !== undefined',
+    60_000,
+  );
+  const initError = await page.evaluate(() => window.webgpuRadamBenchError);
+  if (initError !== undefined) {
+    return {
+      records: specs.map((spec) => failedRecord('chromium', spec, initError)),
+      fatal: `chromium: ${initError}`,
+    };
+  }
+  const partial = await page.evaluate(() => window.webgpuRadamBench!.runtime);
+  const runtime: RuntimeSummary = { ...partial, version: await browser.version() };
+  for (const [i, spec] of specs.entries()) {
+    try {
+      const record = await withTimeout(
+        page.evaluate((s, p) => window.webgpuRadamBench!.run(s, p), spec, options.plan),
+        workloadTimeoutMs,
+        `chromium ${specKey(spec)}`,
+      );
+      records.push(record);
+      progress(record);
+    } catch (error) {
+      // A timed-out evaluate keeps the page busy, so the remaining workloads cannot be trusted to run.
+      const message = error instanceof Error ? error.message : String(error);
+      for (const rest of specs.slice(i)) records.push(failedRecord('chromium', rest, message));
+      await page.close().catch(() => {});
+      return { runtime, records, fatal: message };
+    }
+  }
+  await page.close();
+  return { runtime, records };
+}
+
+async function renderChart(
+  browser: Browser,
+  baseUrl: string,
+  report: BenchReport,
+  path: string,
+): Promise<void> {
+  const page = await openPage(browser, `${baseUrl}chart.html`, 'window.drawBenchChart !== undefined', 60_000);
+  await page.setViewport({ width: 1200, height: 800, deviceScaleFactor: 1 });
+  await page.evaluate((data) => window.drawBenchChart!(data), report);
+  const canvas = await page.$('#chart');
+  if (!canvas) throw new Error('chart page has no #chart canvas');
+  await canvas.screenshot({ path: path as `${string}.png` });
+  await page.close();
+}
+
+function invalid(record: BenchRecord): string | undefined {
+  if (record.error !== undefined) return record.error;
+  for (const key of ['msPerStep', 'gbps'] as const) {
+    const value = record[key];
+    if (value === undefined || !Number.isFinite(value) || value <= 0) return `${key} = ${value}`;
+  }
+  return undefined;
+}
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  const args = parseArgs(process.argv.slice(2));
+  const options = suiteOptions(args.quick, args.sizes);
+  const workloadTimeoutMs = args.quick ? 45_000 : 420_000;
+  const timestamp = new Date().toISOString();
+  mkdirSync(RESULTS, { recursive: true });
+  if (!existsSync(join(ROOT, 'dist/index.js')))
+    throw new Error('dist/index.js is missing: run `npx vite build`');
+
+  const runtimes: RuntimeSummary[] = [];
+  const records: BenchRecord[] = [];
+  const failures: string[] = [];
+  const collect = (run: { runtime?: RuntimeSummary; records: BenchRecord[]; fatal?: string }) => {
+    if (run.runtime) runtimes.push(run.runtime);
+    records.push(...run.records);
+    if (run.fatal) failures.push(run.fatal);
+  };
+
+  if (args.runtimes.includes('node-dawn')) {
+    console.log('--- node-dawn (Dawn via npm webgpu, library from dist/index.js)');
+    collect(await runNode(options, args, workloadTimeoutMs));
+  }
+
+  let server: ViteDevServer | undefined;
+  let browser: Browser | undefined;
+  let userDataDir: string | undefined;
+  const chartPath = join(RESULTS, 'chart.png');
+  let report: BenchReport | undefined;
+  try {
+    server = await startServer();
+    const baseUrl = server.resolvedUrls?.local[0];
+    if (!baseUrl) throw new Error('Vite did not report a local URL');
+    userDataDir = mkdtempSync(join(tmpdir(), 'webgpu-radam-chromium-'));
+    browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      userDataDir,
+      protocolTimeout: workloadTimeoutMs + 60_000,
+      args: [
+        '--headless=new',
+        '--no-sandbox',
+        '--enable-unsafe-webgpu',
+        // Full-resolution GPU timestamps instead of Chrome's 100 µs quantization.
+        '--enable-webgpu-developer-features',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        ...args.chromiumFlags,
+      ],
+    });
+    if (args.runtimes.includes('chromium')) {
+      console.log('--- chromium (headless, puppeteer-core, library from src/ via Vite)');
+      collect(await runChromium(browser, baseUrl, options, workloadTimeoutMs));
+    }
+
+    for (const record of records) {
+      const problem = invalid(record);
+      if (problem !== undefined && record.error === undefined)
+        failures.push(`${record.runtime} ${specKey(record)}: ${problem}`);
+      else if (record.error !== undefined)
+        failures.push(`${record.runtime} ${specKey(record)}: ${record.error}`);
+    }
+    const largest = Math.max(...options.sizes);
+    const ratiosByRuntime: Partial<Record<RuntimeName, Ratios>> = {};
+    for (const runtime of runtimes)
+      ratiosByRuntime[runtime.name] = computeRatios(records, runtime.name, largest);
+    const primary = runtimes.find((r) => r.name === 'chromium') ?? runtimes[0] ?? null;
+    report = {
+      schema: 1,
+      timestamp,
+      mode: args.quick ? 'quick' : 'full',
+      sizes: options.sizes,
+      durationS: 0,
+      runtime: primary,
+      adapter: primary?.adapter ?? null,
+      runtimes,
+      results: records,
+      ratios: primary ? ratiosByRuntime[primary.name]! : computeRatios([], 'chromium', largest),
+      ratiosByRuntime,
+      failures,
+    };
+    try {
+      await withTimeout(renderChart(browser, baseUrl, report, chartPath), 60_000, 'chart');
+    } catch (error) {
+      failures.push(`chart: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  } finally {
+    await browser?.close().catch(() => {});
+    await server?.close().catch(() => {});
+    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  }
+
+  report.durationS = (performance.now() - started) / 1000;
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  writeFileSync(join(RESULTS, `${timestamp.replaceAll(':', '-')}.json`), json);
+  writeFileSync(join(RESULTS, 'latest.json'), json);
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  writeFileSync(join(ROOT, 'bench/RESULTS.md'), formatMarkdown(report, command));
+  console.log(formatStdout(report));
+  console.log(
+    `\nwrote bench/results/latest.json, bench/results/chart.png, bench/RESULTS.md in ${report.durationS.toFixed(1)} s`,
+  );
+  if (failures.length > 0 || runtimes.length < args.runtimes.length) {
+    console.error(`bench: ${failures.length} failure(s); exiting with status 1`);
+    return 1;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

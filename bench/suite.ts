@@ -1,0 +1,139 @@
+// What a run measures and the record each measurement becomes; shared by the Node worker, the browser page and
+// the report so that all three agree on names.
+
+import type { Runner } from './measure';
+import { type Measurement, measure, type TimingPlan } from './measure';
+import { createRunner, type GpuContext, type WorkloadSpec } from './workloads';
+
+export type RuntimeName = 'chromium' | 'node-dawn';
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallbackAdapter: boolean;
+  features: string[];
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+}
+
+export interface RuntimeSummary {
+  name: RuntimeName;
+  /** Browser or Dawn version string. */
+  version: string;
+  adapter: AdapterSummary;
+  timestampQuery: boolean;
+}
+
+export interface BenchRecord extends WorkloadSpec, Partial<Measurement> {
+  runtime: RuntimeName;
+  /** Set when the workload failed; msPerStep etc. are then absent. */
+  error?: string;
+}
+
+export interface SuiteOptions {
+  quick: boolean;
+  sizes: number[];
+  multiSplits: number[];
+  plan: TimingPlan;
+}
+
+const M = 1 << 20;
+
+export function suiteOptions(quick: boolean, sizesOverride?: number[]): SuiteOptions {
+  if (quick) {
+    return {
+      quick,
+      sizes: sizesOverride ?? [1 << 18],
+      multiSplits: [1, 10, 100, 1000],
+      plan: { warmupSteps: 2, samples: 3, targetSampleMs: 120, minStepsPerSample: 2, maxStepsPerSample: 64 },
+    };
+  }
+  return {
+    quick,
+    sizes: sizesOverride ?? [M, 4 * M, 16 * M],
+    multiSplits: [1, 10, 100, 1000],
+    plan: { warmupSteps: 3, samples: 5, targetSampleMs: 800, minStepsPerSample: 3, maxStepsPerSample: 200 },
+  };
+}
+
+/** Every workload of a run, in the order they execute; tfjs rows are dropped where it cannot run. */
+export function buildSpecs(options: SuiteOptions, withTfjs: boolean): WorkloadSpec[] {
+  const specs: WorkloadSpec[] = [];
+  for (const n of options.sizes) {
+    specs.push(
+      { workload: 'copy', kind: 'copy', n, tensors: 1 },
+      { workload: 'seven-stream', kind: 'sevenStreams', n, tensors: 1 },
+      { workload: 'fused-momentum', kind: 'fused', n, tensors: 1, branch: 'momentum' },
+      { workload: 'fused-adaptive', kind: 'fused', n, tensors: 1, branch: 'adaptive' },
+      { workload: 'unfused-momentum', kind: 'unfused', n, tensors: 1, branch: 'momentum' },
+      { workload: 'unfused-adaptive', kind: 'unfused', n, tensors: 1, branch: 'adaptive' },
+    );
+    if (withTfjs) {
+      specs.push(
+        { workload: 'tfjs-adam', kind: 'tfjs', n, tensors: 1 },
+        { workload: 'tfjs-adam', kind: 'tfjs', n, tensors: 100 },
+      );
+    }
+    specs.push({ workload: 'js-loop', kind: 'js', n, tensors: 1 });
+    for (const tensors of options.multiSplits) {
+      specs.push({ workload: 'multi-tensor', kind: 'multi', n, tensors, branch: 'adaptive' });
+    }
+  }
+  return specs;
+}
+
+export function specKey(spec: WorkloadSpec): string {
+  return `${spec.workload} n=${spec.n} tensors=${spec.tensors}`;
+}
+
+/** Measures one workload and always disposes what it allocated; failures become records, not exceptions. */
+export async function runSpec(
+  runtime: RuntimeName,
+  context: GpuContext,
+  spec: WorkloadSpec,
+  plan: TimingPlan,
+  tfjs?: (spec: WorkloadSpec) => Promise<Runner>,
+): Promise<BenchRecord> {
+  let runner: Runner | undefined;
+  try {
+    runner = await createRunner(context, spec, tfjs);
+    const measurement = await measure(runner, plan);
+    return { runtime, ...spec, ...measurement };
+  } catch (error) {
+    return { runtime, ...spec, error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    runner?.dispose();
+  }
+}
+
+export function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
+  // adapter.info exposes getters only (JSON.stringify gives {} on Dawn), so copy the fields one by one.
+  const info = adapter.info;
+  return {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    device: info.device,
+    description: info.description,
+    isFallbackAdapter: info.isFallbackAdapter ?? false,
+    features: [...adapter.features].sort(),
+    maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+    maxBufferSize: adapter.limits.maxBufferSize,
+  };
+}
+
+/** Requests the device every workload uses: the adapter's largest buffers, and timestamps where offered. */
+export async function requestBenchDevice(
+  adapter: GPUAdapter,
+): Promise<{ device: GPUDevice; timestamps: boolean }> {
+  const timestamps = adapter.features.has('timestamp-query');
+  const device = await adapter.requestDevice({
+    requiredFeatures: timestamps ? ['timestamp-query'] : [],
+    requiredLimits: {
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+    },
+  });
+  return { device, timestamps };
+}
