@@ -47,7 +47,7 @@ export function suiteOptions(quick: boolean, sizesOverride?: number[]): SuiteOpt
       quick,
       sizes: sizesOverride ?? [1 << 18],
       multiSplits: [1, 10, 100, 1000],
-      plan: { warmupSteps: 2, samples: 3, targetSampleMs: 120, minStepsPerSample: 2, maxStepsPerSample: 64 },
+      plan: { warmupSteps: 2, samples: 5, targetSampleMs: 150, minStepsPerSample: 2, maxStepsPerSample: 64 },
     };
   }
   return {
@@ -81,6 +81,26 @@ export function buildSpecs(options: SuiteOptions, withTfjs: boolean): WorkloadSp
       specs.push({ workload: 'multi-tensor', kind: 'multi', n, tensors, branch: 'adaptive' });
     }
   }
+  // Profiling rows at the largest N: how much the fused step owes to vec4 loads and to its workgroup size.
+  const n = Math.max(...options.sizes);
+  specs.push(
+    {
+      workload: 'fused-adaptive scalar',
+      kind: 'fused',
+      n,
+      tensors: 1,
+      branch: 'adaptive',
+      execution: { vectorize: false },
+    },
+    {
+      workload: 'fused-adaptive wg64',
+      kind: 'fused',
+      n,
+      tensors: 1,
+      branch: 'adaptive',
+      execution: { workgroupSize: 64 },
+    },
+  );
   return specs;
 }
 

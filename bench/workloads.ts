@@ -24,6 +24,8 @@ export interface WorkloadSpec {
   n: number;
   tensors: number;
   branch?: RAdamBranch;
+  /** Library execution knobs, for the profiling rows (workgroup size, vec4 loads). */
+  execution?: { workgroupSize?: number; vectorize?: boolean };
 }
 
 export interface GpuContext {
@@ -213,6 +215,7 @@ async function fusedRunner(context: GpuContext, spec: WorkloadSpec, lengths: num
     device,
     lengths.map((length, i) => ({ param, grad, length, paramOffset: offsets[i]!, gradOffset: offsets[i]! })),
     { lr: BENCH_LR, betas: betasFor(branch), eps: BENCH_EPS },
+    spec.execution,
   );
   // The default betas take the momentum branch for the first steps; skip them so every timed step is adaptive.
   if (branch === 'adaptive') {

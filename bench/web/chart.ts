@@ -21,11 +21,19 @@ const COLORS: Record<string, string> = {
 
 const ROW = 17;
 const TOP = 86;
-const LABEL_WIDTH = 150;
+const LABEL_WIDTH = 170;
 
 function label(record: BenchRecord): string {
-  if (record.kind === 'multi' || record.kind === 'tfjs') return `${record.workload} ×${record.tensors}`;
+  if (record.kind === 'multi') return `multi ×${record.tensors} (${record.dispatchesPerStep ?? '?'} disp.)`;
+  if (record.kind === 'tfjs') return `${record.workload} ×${record.tensors}`;
   return record.workload;
+}
+
+function ratioText(report: BenchReport): string {
+  const entries = Object.entries(report.ratios).map(
+    ([key, value]) => `${key} ${value === null ? 'n/a' : value.toFixed(2)}`,
+  );
+  return `${report.runtime?.name ?? ''} ratios at N = ${formatCount(Math.max(...report.sizes))}: ${entries.join(', ')}`;
 }
 
 function draw(report: BenchReport): void {
@@ -37,7 +45,7 @@ function draw(report: BenchReport): void {
     ...byRuntime.map((records) => records.length + new Set(records.map((r) => r.n)).size),
   );
   canvas.width = 1200;
-  canvas.height = TOP + rowsPerPanel * ROW + 40;
+  canvas.height = TOP + rowsPerPanel * ROW + 44;
   const ctx = canvas.getContext('2d')!;
   ctx.fillStyle = '#fff';
   ctx.fillRect(0, 0, canvas.width, canvas.height);
@@ -105,6 +113,10 @@ function draw(report: BenchReport): void {
       y += ROW;
     }
   });
+
+  ctx.fillStyle = '#000';
+  ctx.font = '12px sans-serif';
+  ctx.fillText(ratioText(report), 12, canvas.height - 14);
 }
 
 window.drawBenchChart = draw;

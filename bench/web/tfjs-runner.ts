@@ -34,6 +34,9 @@ export async function tfjsRunner(spec: WorkloadSpec): Promise<Runner> {
   const optimizer = tf.train.adam(BENCH_LR, 0.9, 0.999, BENCH_EPS);
   // Done waiting means tfjs has handed every step to the queue and the queue has drained.
   const drain = async () => {
+    // The same sequence tfjs itself uses before a readback: close its open compute pass, then submit.
+    backend.ensureCommandEncoderReady();
+    backend.endComputePassEncoder();
     backend.submitQueue();
     await backend.device.queue.onSubmittedWorkDone();
   };
