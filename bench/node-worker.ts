@@ -56,6 +56,9 @@ async function main(options: SuiteOptions): Promise<void> {
   device.destroy();
 }
 
+// If the orchestrator dies (Ctrl-C, timeout), stop rather than keep a CPU busy for nobody.
+process.once('disconnect', () => process.exit(1));
+
 process.once('message', (options: SuiteOptions) => {
   main(options)
     .catch(async (error: unknown) => {

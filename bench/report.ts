@@ -36,9 +36,13 @@ export const TARGETS: Target[] = [
 export interface BenchReport {
   schema: 1;
   timestamp: string;
+  /** The command line that produced the run. */
+  command: string;
   mode: 'quick' | 'full';
   sizes: number[];
   durationS: number;
+  /** The machine the run shared: other processes' load skews CPU-emulated numbers. */
+  host: { platform: string; cpus: number; loadAverageBefore: number[]; loadAverageAfter: number[] };
   /** The runtime whose ratios are the headline: Chromium where it ran (it has every peer), else Node. */
   runtime: RuntimeSummary | null;
   adapter: RuntimeSummary['adapter'] | null;
@@ -262,11 +266,12 @@ function missedTargetNotes(report: BenchReport, runtime: RuntimeSummary): string
       `**TensorFlow.js (${fixed(ratios.fusedVsTfjs, 2)}× on one tensor, ${fixed(ratios.fusedVsTfjs100, 2)}× on ` +
         `100).** tfjs Adam takes ${fixed(rec('tfjs-adam')?.msPerStep, 2)} ms per step on one tensor and ` +
         `${fixed(rec('tfjs-adam', 100)?.msPerStep, 2)} ms on 100 (host time issuing its ops: ` +
-        `${fixed(rec('tfjs-adam', 100)?.hostMsPerStep, 2)} ms). Its per-op kernels are elementwise and ` +
+        `${fixed(rec('tfjs-adam', 100)?.hostMsPerStep, 2)} ms); the rest is its chain of per-op kernels, each a ` +
+        'full pass over memory. ' +
         (emulated
-          ? 'as compute-light as ours, so on an emulator the gap shrinks to the extra memory passes and ' +
-            'dispatches; the headline comparison needs a GPU.'
-          : 'their extra memory passes and dispatches set the ratio.'),
+          ? 'On a compute-bound emulator those extra passes cost less than on a GPU, which narrows the gap ' +
+            'that fusion opens on real hardware; the headline comparison needs a GPU.'
+          : 'Those extra memory passes and dispatches set the ratio.'),
     );
   }
   if (missed('multi1000VsFlat')) {
@@ -298,11 +303,17 @@ export function formatMarkdown(report: BenchReport, command: string): string {
       'the same layout (> 1: we are faster). Spread is ±half the min–max range of the samples.',
     '',
   ];
+  lines.push(
+    `Host: ${report.host.platform}, ${report.host.cpus} CPUs, 1-minute load average ` +
+      `${report.host.loadAverageBefore[0]?.toFixed(2)} before and ${report.host.loadAverageAfter[0]?.toFixed(2)} ` +
+      'after the run (a CPU-emulated adapter shares these CPUs with everything else on the machine).',
+    '',
+  );
   if (
     report.runtimes.some((r) => r.adapter.isFallbackAdapter || /swiftshader/i.test(r.adapter.description))
   ) {
     lines.push(
-      '> These numbers come from SwiftShader, a CPU emulation of a GPU (this machine has none). Absolute speeds ' +
+      '> These numbers come from SwiftShader, a CPU emulation of a GPU. Absolute speeds ' +
         "are an emulator's, and it is compute-bound rather than memory-bound; ratios between GPU workloads on " +
         'the same adapter are meaningful, headline numbers need a real GPU.',
       '',

@@ -1,11 +1,11 @@
-// `npm run bench [-- --quick] [--sizes=1M,4M] [--runtimes=chromium,node-dawn]`: runs every workload in Node on
+// `npm run bench [-- --quick] [--sizes=1M,4M] [--runtimes=chromium,node-dawn] [--from=results.json]`: runs every workload in Node on
 // Dawn (a child process) and in headless Chromium (puppeteer-core, pages served by Vite), then prints the table
 // and writes bench/results/<timestamp>.json, latest.json, chart.png and bench/RESULTS.md. Exits non-zero when any
 // workload failed or measured nothing, and never waits forever: every workload has a timeout and the browser,
 // the server and the worker are always shut down.
 import { fork } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { createServer, type ViteDevServer } from 'vite';
@@ -35,6 +35,8 @@ interface Args {
   chromiumFlags: string[];
   /** 'swiftshader' (default when VK_ICD_FILENAMES is unset), 'system', or an ICD JSON path. */
   dawnIcd: string | undefined;
+  /** Re-render from this saved results JSON instead of measuring. */
+  from: string | undefined;
 }
 
 function parseCount(text: string): number {
@@ -53,6 +55,7 @@ function parseArgs(argv: string[]): Args {
     runtimes: ['node-dawn', 'chromium'],
     chromiumFlags: [],
     dawnIcd: undefined,
+    from: undefined,
   };
   for (const arg of argv) {
     const [key, value] = arg.split(/=(.*)/s, 2) as [string, string | undefined];
@@ -65,6 +68,7 @@ function parseArgs(argv: string[]): Args {
       });
     } else if (key === '--chromium-flag' && value) args.chromiumFlags.push(value);
     else if (key === '--dawn-icd' && value) args.dawnIcd = value;
+    else if (key === '--from' && value) args.from = value;
     else throw new Error(`unknown argument ${arg}`);
   }
   return args;
@@ -236,15 +240,84 @@ function invalid(record: BenchRecord): string | undefined {
   return undefined;
 }
 
+/** Starts the page server and the browser, hands them to `use`, and always shuts both down. */
+async function withBrowser<T>(
+  args: Args,
+  protocolTimeoutMs: number,
+  use: (browser: Browser, baseUrl: string) => Promise<T>,
+): Promise<T> {
+  let server: ViteDevServer | undefined;
+  let browser: Browser | undefined;
+  const userDataDir = mkdtempSync(join(tmpdir(), 'webgpu-radam-chromium-'));
+  try {
+    server = await startServer();
+    const baseUrl = server.resolvedUrls?.local[0];
+    if (!baseUrl) throw new Error('Vite did not report a local URL');
+    browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      userDataDir,
+      protocolTimeout: protocolTimeoutMs,
+      args: [
+        '--headless=new',
+        '--no-sandbox',
+        '--enable-unsafe-webgpu',
+        // Full-resolution GPU timestamps instead of Chrome's 100 µs quantization.
+        '--enable-webgpu-developer-features',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        ...args.chromiumFlags,
+      ],
+    });
+    return await use(browser, baseUrl);
+  } finally {
+    await browser?.close().catch(() => {});
+    await server?.close().catch(() => {});
+    rmSync(userDataDir, { recursive: true, force: true });
+  }
+}
+
+async function chartOrFailure(browser: Browser, baseUrl: string, report: BenchReport): Promise<string[]> {
+  try {
+    await withTimeout(renderChart(browser, baseUrl, report, join(RESULTS, 'chart.png')), 60_000, 'chart');
+    return [];
+  } catch (error) {
+    return [`chart: ${error instanceof Error ? error.message : String(error)}`];
+  }
+}
+
+function writeSummary(report: BenchReport): void {
+  writeFileSync(join(ROOT, 'bench/RESULTS.md'), formatMarkdown(report, report.command));
+  console.log(formatStdout(report));
+}
+
+/** `--from=<results.json>`: redraws the table, RESULTS.md and chart.png from a saved run without measuring. */
+async function rerender(args: Args, from: string): Promise<number> {
+  const report = JSON.parse(readFileSync(from, 'utf8')) as BenchReport;
+  const problems = await withBrowser(args, 120_000, (browser, baseUrl) =>
+    chartOrFailure(browser, baseUrl, report),
+  );
+  writeSummary(report);
+  console.log(`\nredrew bench/RESULTS.md and bench/results/chart.png from ${from}`);
+  for (const problem of problems) console.error(problem);
+  return problems.length > 0 ? 1 : 0;
+}
+
 async function main(): Promise<number> {
   const started = performance.now();
   const args = parseArgs(process.argv.slice(2));
+  mkdirSync(RESULTS, { recursive: true });
+  if (args.from) return rerender(args, args.from);
   const options = suiteOptions(args.quick, args.sizes);
   const workloadTimeoutMs = args.quick ? 45_000 : 420_000;
   const timestamp = new Date().toISOString();
-  mkdirSync(RESULTS, { recursive: true });
-  if (!existsSync(join(ROOT, 'dist/index.js')))
+  const loadAverageBefore = loadavg();
+  if (!existsSync(join(ROOT, 'dist/index.js'))) {
     throw new Error('dist/index.js is missing: run `npx vite build`');
+  }
 
   const runtimes: RuntimeSummary[] = [];
   const records: BenchRecord[] = [];
@@ -260,58 +333,37 @@ async function main(): Promise<number> {
     collect(await runNode(options, args, workloadTimeoutMs));
   }
 
-  let server: ViteDevServer | undefined;
-  let browser: Browser | undefined;
-  let userDataDir: string | undefined;
-  const chartPath = join(RESULTS, 'chart.png');
-  let report: BenchReport | undefined;
-  try {
-    server = await startServer();
-    const baseUrl = server.resolvedUrls?.local[0];
-    if (!baseUrl) throw new Error('Vite did not report a local URL');
-    userDataDir = mkdtempSync(join(tmpdir(), 'webgpu-radam-chromium-'));
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      userDataDir,
-      protocolTimeout: workloadTimeoutMs + 60_000,
-      args: [
-        '--headless=new',
-        '--no-sandbox',
-        '--enable-unsafe-webgpu',
-        // Full-resolution GPU timestamps instead of Chrome's 100 µs quantization.
-        '--enable-webgpu-developer-features',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        ...args.chromiumFlags,
-      ],
-    });
+  const report = await withBrowser(args, workloadTimeoutMs + 60_000, async (browser, baseUrl) => {
     if (args.runtimes.includes('chromium')) {
       console.log('--- chromium (headless, puppeteer-core, library from src/ via Vite)');
       collect(await runChromium(browser, baseUrl, options, workloadTimeoutMs));
     }
-
     for (const record of records) {
       const problem = invalid(record);
-      if (problem !== undefined && record.error === undefined)
-        failures.push(`${record.runtime} ${specKey(record)}: ${problem}`);
-      else if (record.error !== undefined)
-        failures.push(`${record.runtime} ${specKey(record)}: ${record.error}`);
+      if (problem !== undefined) failures.push(`${record.runtime} ${specKey(record)}: ${problem}`);
+    }
+    for (const name of args.runtimes) {
+      if (!runtimes.some((r) => r.name === name)) failures.push(`${name}: the runtime did not start`);
     }
     const largest = Math.max(...options.sizes);
     const ratiosByRuntime: Partial<Record<RuntimeName, Ratios>> = {};
-    for (const runtime of runtimes)
+    for (const runtime of runtimes) {
       ratiosByRuntime[runtime.name] = computeRatios(records, runtime.name, largest);
+    }
     const primary = runtimes.find((r) => r.name === 'chromium') ?? runtimes[0] ?? null;
-    report = {
+    const measured: BenchReport = {
       schema: 1,
       timestamp,
+      command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       mode: args.quick ? 'quick' : 'full',
       sizes: options.sizes,
-      durationS: 0,
+      durationS: (performance.now() - started) / 1000,
+      host: {
+        platform: `${process.platform} ${process.arch}`,
+        cpus: cpus().length,
+        loadAverageBefore,
+        loadAverageAfter: loadavg(),
+      },
       runtime: primary,
       adapter: primary?.adapter ?? null,
       runtimes,
@@ -320,28 +372,19 @@ async function main(): Promise<number> {
       ratiosByRuntime,
       failures,
     };
-    try {
-      await withTimeout(renderChart(browser, baseUrl, report, chartPath), 60_000, 'chart');
-    } catch (error) {
-      failures.push(`chart: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  } finally {
-    await browser?.close().catch(() => {});
-    await server?.close().catch(() => {});
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
-  }
+    failures.push(...(await chartOrFailure(browser, baseUrl, measured)));
+    return measured;
+  });
 
-  report.durationS = (performance.now() - started) / 1000;
   const json = `${JSON.stringify(report, null, 2)}\n`;
   writeFileSync(join(RESULTS, `${timestamp.replaceAll(':', '-')}.json`), json);
   writeFileSync(join(RESULTS, 'latest.json'), json);
-  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-  writeFileSync(join(ROOT, 'bench/RESULTS.md'), formatMarkdown(report, command));
-  console.log(formatStdout(report));
+  writeSummary(report);
   console.log(
-    `\nwrote bench/results/latest.json, bench/results/chart.png, bench/RESULTS.md in ${report.durationS.toFixed(1)} s`,
+    `\nwrote bench/results/latest.json, bench/results/chart.png, bench/RESULTS.md in ` +
+      `${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
-  if (failures.length > 0 || runtimes.length < args.runtimes.length) {
+  if (failures.length > 0) {
     console.error(`bench: ${failures.length} failure(s); exiting with status 1`);
     return 1;
   }

@@ -73,7 +73,10 @@ function draw(report: BenchReport): void {
     ctx.font = 'bold 13px sans-serif';
     ctx.fillText(runtime.name, x0, 46);
     ctx.font = '11px sans-serif';
-    ctx.fillText(describeAdapterSummary(runtime).slice(0, 80), x0, 62);
+    let adapter = describeAdapterSummary(runtime);
+    while (adapter.length > 8 && ctx.measureText(adapter).width > panelWidth - 20)
+      adapter = `${adapter.slice(0, -2)}…`;
+    ctx.fillText(adapter, x0, 62);
 
     // Decade grid lines with their labels.
     ctx.strokeStyle = '#e0e0e0';
