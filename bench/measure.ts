@@ -30,15 +30,20 @@ export interface Runner {
 }
 
 export interface Measurement {
-  /** Median wall-clock ms per step, submit to onSubmittedWorkDone. */
+  /** Median wall-clock ms per step over all samples, submit to onSubmittedWorkDone. */
   msPerStep: number;
   minMsPerStep: number;
   maxMsPerStep: number;
+  /** Per-sample raw numbers (ms per step), kept so samples from several rounds can be pooled. */
   samplesMsPerStep: number[];
-  stepsPerSample: number;
+  samplesHostMsPerStep: number[];
+  samplesGpuMsPerStep: number[];
+  stepsPerSample: number[];
+  bytesPerStep: number;
   /** bytesPerStep / msPerStep. */
   gbps: number;
   hostMsPerStep: number;
+  /** Median GPU time per step from timestamps; absent when any sample lacked them. */
   gpuMsPerStep?: number;
   dispatchesPerStep?: number;
 }
@@ -50,6 +55,34 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+export interface RawSamples {
+  wall: number[];
+  host: number[];
+  gpu: number[];
+  steps: number[];
+  bytesPerStep: number;
+  dispatchesPerStep?: number | undefined;
+}
+
+export function summarize(raw: RawSamples): Measurement {
+  const msPerStep = median(raw.wall);
+  const result: Measurement = {
+    msPerStep,
+    minMsPerStep: Math.min(...raw.wall),
+    maxMsPerStep: Math.max(...raw.wall),
+    samplesMsPerStep: raw.wall,
+    samplesHostMsPerStep: raw.host,
+    samplesGpuMsPerStep: raw.gpu,
+    stepsPerSample: raw.steps,
+    bytesPerStep: raw.bytesPerStep,
+    gbps: raw.bytesPerStep / (msPerStep * 1e6),
+    hostMsPerStep: median(raw.host),
+  };
+  if (raw.gpu.length === raw.wall.length && raw.gpu.length > 0) result.gpuMsPerStep = median(raw.gpu);
+  if (raw.dispatchesPerStep !== undefined) result.dispatchesPerStep = raw.dispatchesPerStep;
+  return result;
+}
+
 export async function measure(runner: Runner, plan: TimingPlan): Promise<Measurement> {
   const warmStart = performance.now();
   await runner.run(plan.warmupSteps);
@@ -59,29 +92,22 @@ export async function measure(runner: Runner, plan: TimingPlan): Promise<Measure
     Math.max(plan.minStepsPerSample, Math.round(plan.targetSampleMs / warmMsPerStep)),
   );
 
-  const wall: number[] = [];
-  const host: number[] = [];
-  const gpu: number[] = [];
+  const raw: RawSamples = {
+    wall: [],
+    host: [],
+    gpu: [],
+    steps: [],
+    bytesPerStep: runner.bytesPerStep,
+    dispatchesPerStep: runner.dispatchesPerStep,
+  };
   for (let s = 0; s < plan.samples; s++) {
     const start = performance.now();
     const batch = await runner.run(stepsPerSample);
-    wall.push((performance.now() - start) / stepsPerSample);
-    host.push(batch.hostMs / stepsPerSample);
-    if (batch.gpuMs !== undefined) gpu.push(batch.gpuMs / stepsPerSample);
+    raw.wall.push((performance.now() - start) / stepsPerSample);
+    raw.host.push(batch.hostMs / stepsPerSample);
+    if (batch.gpuMs !== undefined) raw.gpu.push(batch.gpuMs / stepsPerSample);
+    raw.steps.push(stepsPerSample);
   }
   await runner.verify();
-
-  const msPerStep = median(wall);
-  const result: Measurement = {
-    msPerStep,
-    minMsPerStep: Math.min(...wall),
-    maxMsPerStep: Math.max(...wall),
-    samplesMsPerStep: wall,
-    stepsPerSample,
-    gbps: runner.bytesPerStep / (msPerStep * 1e6),
-    hostMsPerStep: median(host),
-  };
-  if (gpu.length === plan.samples) result.gpuMsPerStep = median(gpu);
-  if (runner.dispatchesPerStep !== undefined) result.dispatchesPerStep = runner.dispatchesPerStep;
-  return result;
+  return summarize(raw);
 }

@@ -4,7 +4,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { create, globals } from 'webgpu';
-import { buildSpecs, requestBenchDevice, runSpec, type SuiteOptions, summarizeAdapter } from './suite';
+import {
+  buildSpecs,
+  requestBenchDevice,
+  roundOrder,
+  runSpec,
+  type SuiteOptions,
+  summarizeAdapter,
+} from './suite';
 import type { WebGpuRadam } from './workloads';
 
 export type WorkerMessage =
@@ -49,9 +56,12 @@ async function main(options: SuiteOptions): Promise<void> {
       timestampQuery: timestamps,
     },
   });
-  for (const spec of buildSpecs(options, false)) {
-    const record = await runSpec('node-dawn', { device, lib, timestamps }, spec, options.plan);
-    await send({ type: 'record', record });
+  const specs = buildSpecs(options, false);
+  for (let round = 0; round < options.rounds; round++) {
+    for (const spec of roundOrder(specs, round)) {
+      const record = await runSpec('node-dawn', { device, lib, timestamps }, spec, options.plan, round);
+      await send({ type: 'record', record });
+    }
   }
   device.destroy();
 }

@@ -46,3 +46,32 @@ export function radamFactors(t: number, beta1: number, beta2: number): RAdamFact
 
 /** Steps before the default betas reach the adaptive branch, so a warm-up can skip them. */
 export const ADAPTIVE_FROM_STEP = 6;
+
+/**
+ * Parameters after `steps` RAdam steps from step 1, computed in float64 and stored as float32 like the kernels
+ * store them; the benchmark checks the first elements of every RAdam workload against this, so a broken
+ * baseline cannot pass for a slow one.
+ */
+export function referenceParams(
+  initialParams: Float32Array,
+  grads: Float32Array,
+  steps: number,
+  betas: [number, number],
+): Float32Array {
+  const p = Float32Array.from(initialParams);
+  const m = new Float32Array(p.length);
+  const v = new Float32Array(p.length);
+  for (let t = 1; t <= steps; t++) {
+    const f = radamFactors(t, betas[0], betas[1]);
+    for (let i = 0; i < p.length; i++) {
+      const g = grads[i]!;
+      m[i] = f.beta1 * m[i]! + (1 - f.beta1) * g;
+      v[i] = f.beta2 * v[i]! + (1 - f.beta2) * g * g;
+      p[i] =
+        f.branch === 'adaptive'
+          ? p[i]! - (f.scale * m[i]!) / (Math.sqrt(v[i]!) + f.eps)
+          : p[i]! - f.scale * m[i]!;
+    }
+  }
+  return p;
+}

@@ -1,5 +1,6 @@
 // Turns measured records into the ratios, the stdout table and bench/RESULTS.md. Every number printed here comes
 // from a record of this run; nothing is filled in when a workload is missing (it shows as "n/a").
+import type { TimingPlan } from './measure';
 import type { BenchRecord, RuntimeName, RuntimeSummary } from './suite';
 
 export interface Ratios {
@@ -41,6 +42,8 @@ export interface BenchReport {
   mode: 'quick' | 'full';
   sizes: number[];
   durationS: number;
+  /** How each workload was sampled: `rounds` passes over the list, `plan.samples` samples per pass. */
+  timing: { rounds: number; plan: TimingPlan };
   /** The machine the run shared: other processes' load skews CPU-emulated numbers. */
   host: { platform: string; cpus: number; loadAverageBefore: number[]; loadAverageAfter: number[] };
   /** The runtime whose ratios are the headline: Chromium where it ran (it has every peer), else Node. */
@@ -126,19 +129,7 @@ function rows(records: readonly BenchRecord[], runtime: RuntimeName): string[][]
     .filter((r) => r.runtime === runtime)
     .map((r) => {
       if (r.error !== undefined || r.msPerStep === undefined) {
-        return [
-          r.workload,
-          formatCount(r.n),
-          String(r.tensors),
-          'FAILED',
-          r.error ?? '',
-          '',
-          '',
-          '',
-          '',
-          '',
-          '',
-        ];
+        return [r.workload, formatCount(r.n), String(r.tensors), 'FAILED', '', '', '', '', '', '', ''];
       }
       const roof = find(records, runtime, 'seven-stream', r.n)?.gbps;
       // The speed-up column compares each peer with our step on the same layout.
@@ -321,7 +312,10 @@ export function formatMarkdown(report: BenchReport, command: string): string {
       `${report.sizes.map(formatCount).join(', ')}; ${report.durationS.toFixed(0)} s). Regenerate with ` +
       '`npm run bench`; raw numbers in `bench/results/latest.json`.',
     '',
-    'msPerStep is the median wall time per step (one submit per step, timed to `onSubmittedWorkDone()`), ' +
+    `msPerStep is the median wall time per step over ${report.timing.rounds * report.timing.plan.samples} ` +
+      `samples (${report.timing.rounds} rounds over the whole list, alternately forwards and backwards, ` +
+      `${report.timing.plan.samples} samples of ≥ ${report.timing.plan.minStepsPerSample} steps each per round; ` +
+      'one submit per step, timed to `onSubmittedWorkDone()`), ' +
       'GB/s counts the 28 B per parameter an Adam-like step must move (8 B for copy), "% roofline" divides by ' +
       'the 7-stream kernel at the same N, and "fused ×" is how many times slower the peer is than our step on ' +
       'the same layout (> 1: we are faster). Spread is ±half the min–max range of the samples.',

@@ -14,8 +14,10 @@ import { type BenchReport, computeRatios, formatMarkdown, formatStdout, type Rat
 import {
   type BenchRecord,
   buildSpecs,
+  poolRounds,
   type RuntimeName,
   type RuntimeSummary,
+  roundOrder,
   type SuiteOptions,
   specKey,
   suiteOptions,
@@ -83,13 +85,27 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 }
 
 function progress(record: BenchRecord): void {
-  const what = `[${record.runtime}] ${specKey(record)}`;
+  const what = `[${record.runtime} round ${(record.round ?? 0) + 1}] ${specKey(record)}`;
   if (record.error !== undefined) console.log(`${what}: FAILED ${record.error}`);
   else console.log(`${what}: ${record.msPerStep?.toFixed(3)} ms/step, ${record.gbps?.toFixed(2)} GB/s`);
 }
 
 function failedRecord(runtime: RuntimeName, spec: WorkloadSpec, error: string): BenchRecord {
   return { runtime, ...spec, error };
+}
+
+/** After an aborted runtime: a failed record for every workload that did not complete all its rounds. */
+function failIncomplete(
+  runtime: RuntimeName,
+  specs: readonly WorkloadSpec[],
+  records: BenchRecord[],
+  rounds: number,
+  error: string,
+): void {
+  for (const spec of specs) {
+    const done = records.filter((r) => specKey(r) === specKey(spec)).length;
+    if (done < rounds) records.push(failedRecord(runtime, spec, error));
+  }
 }
 
 /** The Dawn worker: results stream back over IPC; silence for longer than one workload's timeout kills it. */
@@ -130,9 +146,9 @@ function runNode(
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      if (records.length < specs.length) {
+      if (records.length < specs.length * options.rounds) {
         fatal ??= `node-dawn worker exited early (code ${code}, signal ${signal})`;
-        for (const spec of specs.slice(records.length)) records.push(failedRecord('node-dawn', spec, fatal));
+        failIncomplete('node-dawn', specs, records, options.rounds, fatal);
       }
       resolveRun({ records, ...(runtime ? { runtime } : {}), ...(fatal ? { fatal } : {}) });
     });
@@ -195,21 +211,23 @@ async function runChromium(
   }
   const partial = await page.evaluate(() => window.webgpuRadamBench!.runtime);
   const runtime: RuntimeSummary = { ...partial, version: await browser.version() };
-  for (const [i, spec] of specs.entries()) {
-    try {
-      const record = await withTimeout(
-        page.evaluate((s, p) => window.webgpuRadamBench!.run(s, p), spec, options.plan),
-        workloadTimeoutMs,
-        `chromium ${specKey(spec)}`,
-      );
-      records.push(record);
-      progress(record);
-    } catch (error) {
-      // A timed-out evaluate keeps the page busy, so the remaining workloads cannot be trusted to run.
-      const message = error instanceof Error ? error.message : String(error);
-      for (const rest of specs.slice(i)) records.push(failedRecord('chromium', rest, message));
-      await page.close().catch(() => {});
-      return { runtime, records, fatal: message };
+  for (let round = 0; round < options.rounds; round++) {
+    for (const spec of roundOrder(specs, round)) {
+      try {
+        const record = await withTimeout(
+          page.evaluate((s, p, r) => window.webgpuRadamBench!.run(s, p, r), spec, options.plan, round),
+          workloadTimeoutMs,
+          `chromium ${specKey(spec)}`,
+        );
+        records.push(record);
+        progress(record);
+      } catch (error) {
+        // A timed-out evaluate keeps the page busy, so the remaining workloads cannot be trusted to run.
+        const message = error instanceof Error ? error.message : String(error);
+        failIncomplete('chromium', specs, records, options.rounds, message);
+        await page.close().catch(() => {});
+        return { runtime, records, fatal: message };
+      }
     }
   }
   await page.close();
@@ -324,7 +342,7 @@ async function main(): Promise<number> {
   const failures: string[] = [];
   const collect = (run: { runtime?: RuntimeSummary; records: BenchRecord[]; fatal?: string }) => {
     if (run.runtime) runtimes.push(run.runtime);
-    records.push(...run.records);
+    records.push(...poolRounds(run.records));
     if (run.fatal) failures.push(run.fatal);
   };
 
@@ -358,6 +376,7 @@ async function main(): Promise<number> {
       mode: args.quick ? 'quick' : 'full',
       sizes: options.sizes,
       durationS: (performance.now() - started) / 1000,
+      timing: { rounds: options.rounds, plan: options.plan },
       host: {
         platform: `${process.platform} ${process.arch}`,
         cpus: cpus().length,

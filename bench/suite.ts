@@ -2,7 +2,7 @@
 // the report so that all three agree on names.
 
 import type { Runner } from './measure';
-import { type Measurement, measure, type TimingPlan } from './measure';
+import { type Measurement, measure, summarize, type TimingPlan } from './measure';
 import { createRunner, type GpuContext, type WorkloadSpec } from './workloads';
 
 export type RuntimeName = 'chromium' | 'node-dawn';
@@ -30,12 +30,21 @@ export interface BenchRecord extends WorkloadSpec, Partial<Measurement> {
   runtime: RuntimeName;
   /** Set when the workload failed; msPerStep etc. are then absent. */
   error?: string;
+  /** Which round produced the record; pooled records carry how many rounds they pool. */
+  round?: number;
+  rounds?: number;
 }
 
 export interface SuiteOptions {
   quick: boolean;
   sizes: number[];
   multiSplits: number[];
+  /**
+   * The whole list runs this many times (alternately forwards and backwards) and each workload's samples are
+   * pooled, so load from other processes on a shared machine lands on every workload instead of a few.
+   */
+  rounds: number;
+  /** Per round; plan.samples * rounds samples in all. */
   plan: TimingPlan;
 }
 
@@ -47,14 +56,16 @@ export function suiteOptions(quick: boolean, sizesOverride?: number[]): SuiteOpt
       quick,
       sizes: sizesOverride ?? [1 << 18],
       multiSplits: [1, 10, 100, 1000],
-      plan: { warmupSteps: 2, samples: 5, targetSampleMs: 150, minStepsPerSample: 2, maxStepsPerSample: 64 },
+      rounds: 2,
+      plan: { warmupSteps: 2, samples: 3, targetSampleMs: 150, minStepsPerSample: 2, maxStepsPerSample: 64 },
     };
   }
   return {
     quick,
     sizes: sizesOverride ?? [M, 4 * M, 16 * M],
     multiSplits: [1, 10, 100, 1000],
-    plan: { warmupSteps: 3, samples: 5, targetSampleMs: 800, minStepsPerSample: 3, maxStepsPerSample: 200 },
+    rounds: 3,
+    plan: { warmupSteps: 2, samples: 2, targetSampleMs: 600, minStepsPerSample: 2, maxStepsPerSample: 200 },
   };
 }
 
@@ -104,6 +115,42 @@ export function buildSpecs(options: SuiteOptions, withTfjs: boolean): WorkloadSp
   return specs;
 }
 
+/** Round r's order: even rounds run the list forwards, odd rounds backwards. */
+export function roundOrder<T>(specs: readonly T[], round: number): T[] {
+  return round % 2 === 0 ? [...specs] : [...specs].reverse();
+}
+
+/** Pools one workload's records from every round into one; a failure in any round fails the workload. */
+export function poolRounds(records: readonly BenchRecord[]): BenchRecord[] {
+  const groups = new Map<string, BenchRecord[]>();
+  for (const record of records) {
+    const key = `${record.runtime}|${specKey(record)}`;
+    groups.set(key, [...(groups.get(key) ?? []), record]);
+  }
+  return [...groups.values()].map((group) => {
+    const first = group[0]!;
+    const spec: WorkloadSpec = {
+      workload: first.workload,
+      kind: first.kind,
+      n: first.n,
+      tensors: first.tensors,
+      ...(first.branch ? { branch: first.branch } : {}),
+      ...(first.execution ? { execution: first.execution } : {}),
+    };
+    const failed = group.find((r) => r.error !== undefined);
+    if (failed) return { runtime: first.runtime, ...spec, error: failed.error!, rounds: group.length };
+    const raw = {
+      wall: group.flatMap((r) => r.samplesMsPerStep ?? []),
+      host: group.flatMap((r) => r.samplesHostMsPerStep ?? []),
+      gpu: group.flatMap((r) => r.samplesGpuMsPerStep ?? []),
+      steps: group.flatMap((r) => r.stepsPerSample ?? []),
+      bytesPerStep: first.bytesPerStep ?? 0,
+      dispatchesPerStep: first.dispatchesPerStep,
+    };
+    return { runtime: first.runtime, ...spec, ...summarize(raw), rounds: group.length };
+  });
+}
+
 export function specKey(spec: WorkloadSpec): string {
   return `${spec.workload} n=${spec.n} tensors=${spec.tensors}`;
 }
@@ -114,15 +161,16 @@ export async function runSpec(
   context: GpuContext,
   spec: WorkloadSpec,
   plan: TimingPlan,
+  round: number,
   tfjs?: (spec: WorkloadSpec) => Promise<Runner>,
 ): Promise<BenchRecord> {
   let runner: Runner | undefined;
   try {
     runner = await createRunner(context, spec, tfjs);
     const measurement = await measure(runner, plan);
-    return { runtime, ...spec, ...measurement };
+    return { runtime, ...spec, ...measurement, round };
   } catch (error) {
-    return { runtime, ...spec, error: error instanceof Error ? error.message : String(error) };
+    return { runtime, ...spec, error: error instanceof Error ? error.message : String(error), round };
   } finally {
     runner?.dispose();
   }

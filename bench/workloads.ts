@@ -9,6 +9,7 @@ import {
   betasFor,
   type RAdamBranch,
   radamFactors,
+  referenceParams,
 } from './radam-reference';
 import unfusedWgsl from './unfused.wgsl?raw';
 
@@ -95,6 +96,36 @@ async function readFloats(device: GPUDevice, source: GPUBuffer, count: number): 
   readback.unmap();
   readback.destroy();
   return values;
+}
+
+const PARAM_SEED = 11;
+const GRAD_SEED = 12;
+const CHECKED_ELEMENTS = 16;
+
+/** Compares the first parameters after `steps` steps with the float64 reference (both buffers start seeded). */
+async function assertMatchesReference(
+  device: GPUDevice,
+  param: GPUBuffer,
+  steps: number,
+  branch: RAdamBranch,
+  what: string,
+): Promise<void> {
+  const actual = await readFloats(device, param, CHECKED_ELEMENTS);
+  const expected = referenceParams(
+    fillRandom(new Float32Array(CHECKED_ELEMENTS), PARAM_SEED),
+    fillRandom(new Float32Array(CHECKED_ELEMENTS), GRAD_SEED),
+    steps,
+    betasFor(branch),
+  );
+  // f32 kernels drift from the f64 reference by about one rounding per step; 1e-4 is far above that and far
+  // below what a wrong formula or a skipped step produces (lr = 1e-3 per step).
+  const worst = Math.max(...actual.map((a, i) => Math.abs(a - expected[i]!)));
+  if (!(worst <= 1e-4)) {
+    throw new Error(
+      `${what}: after ${steps} steps the parameters differ from the reference by ${worst} ` +
+        `(got ${Array.from(actual.subarray(0, 4))}, expected ${Array.from(expected.subarray(0, 4))})`,
+    );
+  }
 }
 
 async function assertFinite(device: GPUDevice, buffer: GPUBuffer, what: string): Promise<void> {
@@ -209,8 +240,8 @@ async function fusedRunner(context: GpuContext, spec: WorkloadSpec, lengths: num
     offsets.push(floats * 4);
     floats += Math.ceil(length / TENSOR_ALIGN_FLOATS) * TENSOR_ALIGN_FLOATS;
   }
-  const param = storageBuffer(device, 'param', floats, 11);
-  const grad = storageBuffer(device, 'grad', floats, 12);
+  const param = storageBuffer(device, 'param', floats, PARAM_SEED);
+  const grad = storageBuffer(device, 'grad', floats, GRAD_SEED);
   const optimizer = await lib.createRAdam(
     device,
     lengths.map((length, i) => ({ param, grad, length, paramOffset: offsets[i]!, gradOffset: offsets[i]! })),
@@ -230,7 +261,7 @@ async function fusedRunner(context: GpuContext, spec: WorkloadSpec, lengths: num
       if (optimizer.lastStep.branch !== branch) {
         throw new Error(`${spec.workload}: expected the ${branch} branch, ran ${optimizer.lastStep.branch}`);
       }
-      await assertFinite(device, param, spec.workload);
+      await assertMatchesReference(device, param, optimizer.stepCount, branch, spec.workload);
     },
     dispose() {
       optimizer.destroy();
@@ -280,7 +311,6 @@ async function unfusedRunner(context: GpuContext, spec: WorkloadSpec): Promise<R
   const { device, lib } = context;
   const branch = spec.branch ?? 'adaptive';
   const [beta1, beta2] = betasFor(branch);
-  const ops = UNFUSED_OPS[branch];
   const n = spec.n;
   const owned: GPUBuffer[] = [];
   const make = (label: string, seed?: number) => {
@@ -288,9 +318,9 @@ async function unfusedRunner(context: GpuContext, spec: WorkloadSpec): Promise<R
     owned.push(buffer);
     return buffer;
   };
-  const g = make('g', 12);
+  const g = make('g', GRAD_SEED);
   const pair = (name: string, seed?: number) => [make(`${name}0`, seed), make(`${name}1`)] as const;
-  const p = pair('p', 11);
+  const p = pair('p', PARAM_SEED);
   const m = pair('m');
   const v = pair('v');
   const temps = { A: make('A'), B: make('B') };
@@ -308,7 +338,7 @@ async function unfusedRunner(context: GpuContext, spec: WorkloadSpec): Promise<R
   const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
   device.pushErrorScope('validation');
   const pipelines = new Map<UnfusedOp['entry'], GPUComputePipeline>();
-  for (const op of ops) {
+  for (const op of [...UNFUSED_OPS.momentum, ...UNFUSED_OPS.adaptive]) {
     if (pipelines.has(op.entry)) continue;
     const pipeline = await device.createComputePipelineAsync({
       layout: pipelineLayout,
@@ -317,13 +347,8 @@ async function unfusedRunner(context: GpuContext, spec: WorkloadSpec): Promise<R
     pipelines.set(op.entry, pipeline);
   }
   const count = n / 4;
-  const uniforms = ops.map(() => {
-    const buffer = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    device.queue.writeBuffer(buffer, 0, new Uint32Array([count, 0, 0, 0]));
-    owned.push(buffer);
-    return buffer;
-  });
-  // Step t reads state[t % 2] and writes state[(t + 1) % 2]; both parities' bind groups are built up front.
+  // Step t reads state[(t - 1) % 2] (step 1 the seeded buffers) and writes the other; both parities' bind groups
+  // are built up front.
   const resolveName = (name: string, parity: 0 | 1): GPUBuffer => {
     const other = parity === 0 ? 1 : 0;
     switch (name) {
@@ -349,19 +374,35 @@ async function unfusedRunner(context: GpuContext, spec: WorkloadSpec): Promise<R
         throw new Error(`unknown unfused buffer ${name}`);
     }
   };
-  const bindGroups = ([0, 1] as const).map((parity) =>
-    ops.map((op, i) =>
-      device.createBindGroup({
-        layout,
-        entries: [
-          { binding: 0, resource: { buffer: uniforms[i]! } },
-          { binding: 1, resource: { buffer: resolveName(op.a, parity) } },
-          { binding: 2, resource: { buffer: op.b ? resolveName(op.b, parity) : dummy } },
-          { binding: 3, resource: { buffer: resolveName(op.out, parity) } },
-        ],
-      }),
-    ),
-  );
+  // Like a tensor engine running torch's RAdam, the host picks the branch each step and issues that branch's ops.
+  const programs = Object.fromEntries(
+    (['momentum', 'adaptive'] as const).map((name) => {
+      const ops = UNFUSED_OPS[name];
+      const uniforms = ops.map(() => {
+        const buffer = device.createBuffer({
+          size: 16,
+          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        });
+        device.queue.writeBuffer(buffer, 0, new Uint32Array([count, 0, 0, 0]));
+        owned.push(buffer);
+        return buffer;
+      });
+      const bindGroups = ([0, 1] as const).map((parity) =>
+        ops.map((op, i) =>
+          device.createBindGroup({
+            layout,
+            entries: [
+              { binding: 0, resource: { buffer: uniforms[i]! } },
+              { binding: 1, resource: { buffer: resolveName(op.a, parity) } },
+              { binding: 2, resource: { buffer: op.b ? resolveName(op.b, parity) : dummy } },
+              { binding: 3, resource: { buffer: resolveName(op.out, parity) } },
+            ],
+          }),
+        ),
+      );
+      return [name, { ops, uniforms, bindGroups }];
+    }),
+  ) as Record<RAdamBranch, { ops: UnfusedOp[]; uniforms: GPUBuffer[]; bindGroups: GPUBindGroup[][] }>;
   const error = await device.popErrorScope();
   if (error) throw new Error(`unfused RAdam setup: ${error.message}`);
 
@@ -371,31 +412,42 @@ async function unfusedRunner(context: GpuContext, spec: WorkloadSpec): Promise<R
   );
   const scalarWord = new Float32Array(1);
   let t = 0;
+  const recordStep = (encoder: GPUCommandEncoder) => {
+    t++;
+    const factors = radamFactors(t, beta1, beta2);
+    const program = programs[factors.branch];
+    const parity = ((t - 1) % 2) as 0 | 1;
+    const pass = encoder.beginComputePass({ label: 'bench unfused RAdam step' });
+    program.ops.forEach((op, i) => {
+      if (op.scalar) {
+        // Written before this step's submit, so the step sees its own factors (the same per-step host work
+        // the fused optimizer does for its uniform ring).
+        scalarWord[0] = op.scalar(factors);
+        device.queue.writeBuffer(program.uniforms[i]!, 4, scalarWord);
+      }
+      pass.setPipeline(pipelines.get(op.entry)!);
+      pass.setBindGroup(0, program.bindGroups[parity]![i]!);
+      pass.dispatchWorkgroups(workgroups[0], workgroups[1]);
+    });
+    pass.end();
+  };
+  // As for the fused step: with the default betas the first steps are momentum steps; skip them untimed.
+  if (branch === 'adaptive') {
+    for (let s = 0; s < ADAPTIVE_FROM_STEP; s++) {
+      const encoder = device.createCommandEncoder();
+      recordStep(encoder);
+      device.queue.submit([encoder.finish()]);
+    }
+    await device.queue.onSubmittedWorkDone();
+  }
   return gpuRunner(context, {
     bytesPerStep: n * ADAM_BYTES_PER_PARAM,
-    dispatchesPerStep: ops.length,
-    recordStep(encoder) {
-      t++;
-      const factors = radamFactors(t, beta1, beta2);
-      const parity = (t % 2) as 0 | 1;
-      const pass = encoder.beginComputePass({ label: 'bench unfused RAdam step' });
-      ops.forEach((op, i) => {
-        if (op.scalar) {
-          // Written before this step's submit, so the step sees its own factors (the same per-step host
-          // work the fused optimizer does for its uniform ring).
-          scalarWord[0] = op.scalar(factors);
-          device.queue.writeBuffer(uniforms[i]!, 4, scalarWord);
-        }
-        pass.setPipeline(pipelines.get(op.entry)!);
-        pass.setBindGroup(0, bindGroups[parity]![i]!);
-        pass.dispatchWorkgroups(workgroups[0], workgroups[1]);
-      });
-      pass.end();
-    },
+    dispatchesPerStep: UNFUSED_OPS[branch].length,
+    recordStep,
     async verify() {
       const last = radamFactors(t, beta1, beta2).branch;
       if (last !== branch) throw new Error(`${spec.workload}: expected the ${branch} branch, ran ${last}`);
-      await assertFinite(device, p[((t + 1) % 2) as 0 | 1], spec.workload);
+      await assertMatchesReference(device, p[(t % 2) as 0 | 1], t, branch, spec.workload);
     },
     dispose() {
       for (const buffer of owned) buffer.destroy();
@@ -406,8 +458,8 @@ async function unfusedRunner(context: GpuContext, spec: WorkloadSpec): Promise<R
 /** The CPU peer: the adaptive RAdam step over Float32Arrays, the loop a JavaScript trainer would write. */
 function jsRunner(spec: WorkloadSpec): Runner {
   const n = spec.n;
-  const p = fillRandom(new Float32Array(n), 11);
-  const g = fillRandom(new Float32Array(n), 12);
+  const p = fillRandom(new Float32Array(n), PARAM_SEED);
+  const g = fillRandom(new Float32Array(n), GRAD_SEED);
   const m = new Float32Array(n);
   const v = new Float32Array(n);
   const [beta1, beta2] = betasFor('adaptive');

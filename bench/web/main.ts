@@ -14,7 +14,7 @@ import { tfjsRunner } from './tfjs-runner';
 
 export interface BenchPageApi {
   runtime: Omit<RuntimeSummary, 'version'>;
-  run(spec: WorkloadSpec, plan: TimingPlan): Promise<BenchRecord>;
+  run(spec: WorkloadSpec, plan: TimingPlan, round: number): Promise<BenchRecord>;
 }
 
 declare global {
@@ -38,7 +38,7 @@ async function init(): Promise<BenchPageApi> {
   const context = { device, lib, timestamps };
   return {
     runtime: { name: 'chromium', adapter: summarizeAdapter(adapter), timestampQuery: timestamps },
-    run: (spec, plan) => runSpec('chromium', context, spec, plan, tfjsRunner),
+    run: (spec, plan, round) => runSpec('chromium', context, spec, plan, round, tfjsRunner),
   };
 }
 
