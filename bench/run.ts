@@ -258,6 +258,9 @@ function invalid(record: BenchRecord): string | undefined {
   return undefined;
 }
 
+// Known to the overall deadline, which must not leave a Chromium behind when it ends the process.
+let launchedBrowser: Browser | undefined;
+
 /** Starts the page server and the browser, hands them to `use`, and always shuts both down. */
 async function withBrowser<T>(
   args: Args,
@@ -275,6 +278,7 @@ async function withBrowser<T>(
       executablePath: CHROMIUM,
       headless: true,
       userDataDir,
+      // A hung protocol call surfaces as an error after this long instead of blocking forever.
       protocolTimeout: protocolTimeoutMs,
       args: [
         '--headless=new',
@@ -290,8 +294,10 @@ async function withBrowser<T>(
         ...args.chromiumFlags,
       ],
     });
+    launchedBrowser = browser;
     return await use(browser, baseUrl);
   } finally {
+    launchedBrowser = undefined;
     await browser?.close().catch(() => {});
     await server?.close().catch(() => {});
     rmSync(userDataDir, { recursive: true, force: true });
@@ -331,6 +337,14 @@ async function main(): Promise<number> {
   if (args.from) return rerender(args, args.from);
   const options = suiteOptions(args.quick, args.sizes);
   const workloadTimeoutMs = args.quick ? 45_000 : 420_000;
+  // Belt and braces for CI: whatever hangs, the quick run ends (with status 1) within 5 minutes.
+  if (args.quick) {
+    setTimeout(() => {
+      console.error('bench: --quick passed its 5-minute deadline; aborting');
+      launchedBrowser?.process()?.kill('SIGKILL');
+      process.exit(1);
+    }, 300_000).unref();
+  }
   const timestamp = new Date().toISOString();
   const loadAverageBefore = loadavg();
   if (!existsSync(join(ROOT, 'dist/index.js'))) {
