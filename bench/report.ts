@@ -241,15 +241,17 @@ function missedTargetNotes(report: BenchReport, runtime: RuntimeSummary): string
     const momentum = rec('fused-momentum');
     const seven = rec('seven-stream');
     notes.push(
-      `**Roofline (${fixed(ratios.fusedVsRoofline, 2)} of the 7-stream kernel).** Both kernels move 28 B per ` +
-        `parameter with vec4 loads and workgroups of 256, so the gap is arithmetic, not memory traffic: the ` +
-        `momentum branch (no sqrt/divide) reaches ${fixed(momentum?.gbps, 2)} GB/s against the 7-stream ` +
-        `kernel's ${fixed(seven?.gbps, 2)} GB/s. ` +
+      `**Roofline (${fixed(ratios.fusedVsRoofline, 2)} of the 7-stream kernel).** Both kernels move the same 28 B ` +
+        'per parameter with the same vec4 loads and workgroup size, so the difference is the work per element: ' +
+        'the fused step updates two moments, reads its factors from a uniform struct and switches on the branch, ' +
+        `where the 7-stream kernel does three multiply-adds. The momentum branch (no sqrt or divide) reaches ` +
+        `${fixed(momentum?.gbps, 2)} GB/s and the adaptive branch ${fixed(rec('fused-adaptive')?.gbps, 2)} GB/s ` +
+        `against the 7-stream kernel's ${fixed(seven?.gbps, 2)} GB/s. ` +
         (emulated
           ? 'On this CPU-emulated adapter every WGSL instruction runs as CPU code, so the kernel is ' +
-            'compute-bound and the adaptive branch pays for its sqrt and divide; on a GPU both kernels are ' +
-            'memory-bound and this ratio is the one to re-measure there.'
-          : 'Profile the adaptive branch (sqrt, divide, the uniform switch) on this adapter.'),
+            'compute-bound and extra arithmetic costs time directly; on a GPU both kernels are memory-bound ' +
+            'and this ratio is the one to re-measure there.'
+          : 'Profile the arithmetic per element (sqrt, divide, the uniform switch) on this adapter.'),
     );
     const scalar = rec('fused-adaptive scalar');
     const wg64 = rec('fused-adaptive wg64');
@@ -296,9 +298,26 @@ function missedTargetNotes(report: BenchReport, runtime: RuntimeSummary): string
       `**1 000 tensors (${fixed(ratios.multi1000VsFlat, 2)}× one tensor).** The optimizer records ` +
         `${many?.dispatchesPerStep ?? 'n/a'} dispatches per step for 1 000 tensors against ` +
         `${one?.dispatchesPerStep ?? 'n/a'} for one (host time ${fixed(many?.hostMsPerStep, 3)} vs ` +
-        `${fixed(one?.hostMsPerStep, 3)} ms per step): each tensor is still its own dispatch. Batching all ` +
-        'tensors that share a param and a grad buffer into a constant number of dispatches (work in progress ' +
-        'in the library core) removes this; the column updates by itself when it lands.',
+        `${fixed(one?.hostMsPerStep, 3)} ms per step)` +
+        ((many?.dispatchesPerStep ?? 0) >= 1000
+          ? ': each tensor is still its own dispatch, and each dispatch has a fixed cost. Batching all tensors ' +
+            'that share a param and a grad buffer into a constant number of dispatches (work in progress in the ' +
+            'library core) removes it; this row improves by itself when that lands.'
+          : '; the remaining gap is per-dispatch or per-tensor cost inside the step.'),
+    );
+  }
+  const measured = report.results.filter((r) => r.runtime === runtime.name && r.msPerStep !== undefined);
+  const noisy = measured.filter(
+    (r) =>
+      r.minMsPerStep !== undefined &&
+      r.maxMsPerStep !== undefined &&
+      (r.maxMsPerStep - r.minMsPerStep) / r.msPerStep! > 1,
+  );
+  if (noisy.length > 0) {
+    notes.push(
+      `**Noise.** ${noisy.length} of ${measured.length} rows have a spread above ±50 % (samples ranging over more ` +
+        'than their median): other processes competed for the CPUs that emulate the adapter. Their medians ' +
+        'are pooled across rounds, but rerun on a quiet machine before drawing conclusions from them.',
     );
   }
   return notes;
@@ -362,7 +381,7 @@ export function formatMarkdown(report: BenchReport, command: string): string {
     if (ratios && runtime !== primary) lines.push(markdownTable(ratioLines(ratios)), '');
     const notes = missedTargetNotes(report, runtime);
     if (notes.length > 0)
-      lines.push(`### Missed targets on ${runtime.name}`, '', ...notes.flatMap((n) => [n, '']));
+      lines.push(`### Missed targets and caveats on ${runtime.name}`, '', ...notes.flatMap((n) => [n, '']));
   }
   if (report.failures.length > 0) {
     lines.push('## Failures', '', ...report.failures.map((f) => `- ${f}`), '');

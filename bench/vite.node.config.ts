@@ -3,12 +3,12 @@ import { defineConfig } from 'vite';
 // Bundles the Node side of the benchmark (the orchestrator and the Dawn worker) into plain ES modules, because
 // Node 20 cannot run TypeScript and the shared workload code imports WGSL with `?raw`. Packages stay external.
 export default defineConfig({
-  cacheDir: '.tmp/vite-bench-node',
+  cacheDir: 'bench/dist/.vite-node',
   logLevel: 'warn',
   build: {
     ssr: true,
     target: 'node20',
-    outDir: '.tmp/bench',
+    outDir: 'bench/dist/node',
     emptyOutDir: true,
     minify: false,
     rollupOptions: {
