@@ -286,8 +286,8 @@ function missedTargetNotes(report: BenchReport, runtime: RuntimeSummary): string
         `${fixed(rec('tfjs-adam', 100)?.hostMsPerStep, 2)} ms); the rest is its chain of per-op kernels, each a ` +
         'full pass over memory. ' +
         (emulated
-          ? 'On a compute-bound emulator those extra passes cost less than on a GPU, which narrows the gap ' +
-            'that fusion opens on real hardware; the headline comparison needs a GPU.'
+          ? 'On a compute-bound emulator those extra passes cost relatively less than on a memory-bound GPU, ' +
+            'so this adapter is expected to understate the gap; the headline comparison needs a GPU.'
           : 'Those extra memory passes and dispatches set the ratio.'),
     );
   }
