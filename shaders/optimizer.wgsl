@@ -51,6 +51,13 @@ struct StepScalars {
   nesterovMomentum: f32,
 }
 
+// Each tensor's prepared scalars fill a 256-byte slot, so that a single-segment dispatch can bind its tensor's
+// slot as a uniform (256 is the largest minUniformBufferOffsetAlignment WebGPU allows).
+struct PreparedSlot {
+  scalars: StepScalars,
+  _pad: array<vec4<u32>, 13>,
+}
+
 // One param group's constant hyper-parameters; mirrored in src/layouts.ts.
 struct GroupConfig {
   kind: u32,
@@ -117,7 +124,7 @@ struct Tile {
 @group(0) @binding(1) var<storage, read> groupConfigs: array<GroupConfig>;
 @group(0) @binding(2) var<storage, read> stepTable: array<StepFactors>;
 @group(0) @binding(3) var<storage, read_write> stepCounts: array<u32>;
-@group(0) @binding(4) var<storage, read_write> preparedScalars: array<StepScalars>;
+@group(0) @binding(4) var<storage, read_write> preparedScalars: array<PreparedSlot>;
 @group(0) @binding(5) var<storage, read> call: CallData;
 @group(0) @binding(6) var<storage, read_write> control: GradControl;
 
@@ -190,7 +197,7 @@ fn prepare(@builtin(global_invocation_id) id: vec3<u32>) {
   var prepared: StepScalars;
   if (skip || !tensorIsActive(tensor)) {
     prepared.branch = BRANCH_SKIP;
-    preparedScalars[tensor] = prepared;
+    preparedScalars[tensor].scalars = prepared;
     return;
   }
   let group = tensorGroups[tensor];
@@ -215,7 +222,7 @@ fn prepare(@builtin(global_invocation_id) id: vec3<u32>) {
   prepared.denomEps = factors.denomEps;
   prepared.momentumScale = lr * factors.momentumFactor;
   prepared.nesterovMomentum = select(0.0, config.beta1, factors.branch == BRANCH_NESTEROV);
-  preparedScalars[tensor] = prepared;
+  preparedScalars[tensor].scalars = prepared;
 }
 
 // ---- step ----
@@ -224,7 +231,7 @@ fn prepare(@builtin(global_invocation_id) id: vec3<u32>) {
 @group(0) @binding(10) var<storage, read_write> expAvg: array<Element>;
 @group(0) @binding(11) var<storage, read_write> expAvgSq: array<Element>;
 @group(0) @binding(12) var<storage, read> tiles: array<Tile>;
-@group(0) @binding(13) var<storage, read> tensorScalars: array<StepScalars>;
+@group(0) @binding(13) var<storage, read> tensorScalars: array<PreparedSlot>;
 @group(0) @binding(14) var<storage, read> segments: array<Segment>;
 
 // The segment holding position `position` of the unit's index space: a binary search over the few segments the
@@ -284,8 +291,11 @@ fn step(
   let tile = tiles[tileIndex];
   if (localIndex >= tile.count) { return; }
   let position = tile.start + localIndex;
-  let segment = segments[locateSegment(tile, position)];
-  let s = tensorScalars[segment.tensor];
+  // Most tiles lie inside one tensor: skip the search (a loop, costly on compute-bound adapters) for them.
+  var segmentIndex = tile.firstSegment;
+  if (tile.segmentCount > 1u) { segmentIndex = locateSegment(tile, position); }
+  let segment = segments[segmentIndex];
+  let s = tensorScalars[segment.tensor].scalars;
   if (s.branch == BRANCH_SKIP) { return; }
   let i = position - segment.start;
   let p = segment.paramOffset + i;
@@ -293,6 +303,33 @@ fn step(
   var v = Element(0.0);
   if (HAS_SECOND_MOMENT) { v = expAvgSq[k]; }
   let updated = updateElement(s, params[p], grads[segment.gradOffset + i], expAvg[k], v);
+  params[p] = updated.param;
+  expAvg[k] = updated.expAvg;
+  if (HAS_SECOND_MOMENT) { expAvgSq[k] = updated.expAvgSq; }
+}
+
+// ---- stepSegment: the same update for a dispatch that covers a single run of one tensor ----
+// Offsets and scalars arrive as uniforms bound at that tensor's slots, so no invocation looks anything up: on
+// compute-bound adapters (a CPU emulating a GPU) the per-invocation tile/segment/scalar loads of `step` cost
+// about as much as the update itself. Units with one segment (a tensor alone in its buffers, or big enough to
+// fill its own binding) use this entry point.
+@group(0) @binding(7) var<uniform> unitScalars: StepScalars;
+@group(0) @binding(15) var<uniform> unitSegment: Segment;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn stepSegment(
+  @builtin(workgroup_id) workgroupId: vec3<u32>,
+  @builtin(local_invocation_index) localIndex: u32,
+  @builtin(num_workgroups) numWorkgroups: vec3<u32>,
+) {
+  let i = flatInvocationIndex(workgroupId, localIndex, numWorkgroups);
+  let s = unitScalars;
+  if (i >= unitSegment.count || s.branch == BRANCH_SKIP) { return; }
+  let p = unitSegment.paramOffset + i;
+  let k = unitSegment.stateOffset + i;
+  var v = Element(0.0);
+  if (HAS_SECOND_MOMENT) { v = expAvgSq[k]; }
+  let updated = updateElement(s, params[p], grads[unitSegment.gradOffset + i], expAvg[k], v);
   params[p] = updated.param;
   expAvg[k] = updated.expAvg;
   if (HAS_SECOND_MOMENT) { expAvgSq[k] = updated.expAvgSq; }

@@ -5,6 +5,9 @@ import { BRANCH_CODE, type GroupHyperParameters, stepFactors } from './step-scal
 /** struct StepScalars: 12 words, written by the prepare pass, read by the step pass. */
 export const STEP_SCALARS_BYTES = 48;
 
+/** struct PreparedSlot: one tensor's StepScalars padded to 256 bytes, bindable as a uniform at its offset. */
+export const PREPARED_SLOT_BYTES = 256;
+
 /** struct Segment { start, paramOffset, gradOffset, stateOffset, count, tensor, _pad0, _pad1 } */
 export const SEGMENT_WORDS = 8;
 

@@ -5,6 +5,7 @@ import {
   callWords,
   GRAD_CONTROL,
   GROUP_CONFIG_WORDS,
+  PREPARED_SLOT_BYTES,
   packGroupConfig,
   packStepTable,
   SEGMENT_WORDS,
@@ -55,6 +56,13 @@ export interface ExecutionOptions {
   stepTableLength?: number;
   /** Use vec4 loads where offsets and lengths allow. @defaultValue true */
   vectorize?: boolean;
+  /**
+   * Tensors at least this long (f32 elements) get a dispatch of their own, up to soloDispatches of them;
+   * the rest are batched. @defaultValue 65536
+   */
+  soloElements?: number;
+  /** @defaultValue 16 */
+  soloDispatches?: number;
 }
 
 /** One param group after validation: its resolved hyper-parameters and the tensors (global indices) it holds. */
@@ -90,13 +98,17 @@ interface Unit {
   width: ElementWidth;
   tileCount: number;
   workgroups: [number, number];
+  /** `stepSegment` for a unit of one segment (uniform offsets and scalars), else the tiled `step`. */
+  stepPipeline: GPUComputePipeline;
   stepBindGroup: GPUBindGroup;
+  stepWorkgroups: [number, number];
   reduceBindGroup: GPUBindGroup | undefined;
 }
 
 interface Pipelines {
   prepare: GPUComputePipeline;
   step: Record<ElementWidth, GPUComputePipeline | undefined>;
+  stepSegment: Record<ElementWidth, GPUComputePipeline | undefined>;
   reduce: Record<ElementWidth, GPUComputePipeline | undefined>;
   finalize: GPUComputePipeline | undefined;
 }
@@ -352,6 +364,8 @@ export class FusedOptimizer {
       maxPageBytes: Math.min(limits.maxBufferSize, maxBindingBytes),
       workgroupSize,
       vectorize: execution.vectorize ?? true,
+      soloElements: execution.soloElements ?? 65_536,
+      soloDispatches: execution.soloDispatches ?? 16,
     };
     const { placements, pageElements } = placeState(checked, planLimits);
     const planned: PlannedUnit[] = planUnits(checked, placements, planLimits);
@@ -413,7 +427,11 @@ export class FusedOptimizer {
     const groupConfigs = allocate('group configs', configBytes.byteLength, STORAGE, configBytes);
     const stepTable = allocate('step table', tableBytes.byteLength, STORAGE, tableBytes);
     const stepCounts = allocate('step counts', tensorCount * 4, stateUsage);
-    const prepared = allocate('prepared scalars', tensorCount * STEP_SCALARS_BYTES, STORAGE);
+    const prepared = allocate(
+      'prepared scalars',
+      tensorCount * PREPARED_SLOT_BYTES,
+      STORAGE | GPUBufferUsage.UNIFORM,
+    );
     const slotStride =
       Math.ceil((callWords(resolvedGroups.length, tensorCount) * 4) / storageAlignment) * storageAlignment;
     const callRing = allocate('call slots', slotStride * ringSlots, STORAGE | GPUBufferUsage.COPY_DST);
@@ -425,7 +443,8 @@ export class FusedOptimizer {
         unit.segments.map((g) => [g.start, g.paramOffset, g.gradOffset, g.stateOffset, g.count, g.tensor]),
       ),
       SEGMENT_WORDS,
-      storageAlignment,
+      // Single-segment units bind their segment as a uniform.
+      Math.max(storageAlignment, limits.minUniformBufferOffsetAlignment),
     );
     const tileTable = packRuns(
       planned.map((unit) => unit.tiles.map((t) => [t.start, t.count, t.firstSegment, t.segmentCount])),
@@ -437,7 +456,12 @@ export class FusedOptimizer {
       1,
       storageAlignment,
     );
-    const segments = allocate('segments', segmentTable.words.byteLength, STORAGE, segmentTable.words.buffer);
+    const segments = allocate(
+      'segments',
+      segmentTable.words.byteLength,
+      STORAGE | GPUBufferUsage.UNIFORM,
+      segmentTable.words.buffer,
+    );
     const tiles = allocate('tiles', tileTable.words.byteLength, STORAGE, tileTable.words.buffer);
     const partials = gradStats ? allocate('partial sums', partialRuns.words.byteLength, STORAGE) : undefined;
     const run = (table: PackedRuns, index: number, words: number, count: number, buffer: GPUBuffer) => ({
@@ -472,6 +496,16 @@ export class FusedOptimizer {
         [14, true],
       ]),
     );
+    const stepSegmentLayout = getBindGroupLayout(device, 'optimizer-step-segment', [
+      ...layoutEntries([
+        [8, false],
+        [9, true],
+        [10, false],
+        [11, false],
+      ]),
+      { binding: 7, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
+      { binding: 15, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
+    ]);
     const reduceLayout = getBindGroupLayout(
       device,
       'optimizer-reduce',
@@ -507,14 +541,27 @@ export class FusedOptimizer {
         layout,
         constants,
       });
-    const widths = new Set(planned.map((unit) => unit.width));
-    const optional = (width: ElementWidth, entry: string, layout: GPUBindGroupLayout, needed: boolean) =>
-      needed && widths.has(width) ? pipeline(entry, width, layout) : undefined;
+    const single = (unit: PlannedUnit) => unit.segments.length === 1;
+    const widthsOf = (units: PlannedUnit[]) => new Set(units.map((unit) => unit.width));
+    const widths = widthsOf(planned);
+    const tiledWidths = widthsOf(planned.filter((unit) => !single(unit)));
+    const segmentWidths = widthsOf(planned.filter(single));
+    const optional = (
+      width: ElementWidth,
+      entry: string,
+      layout: GPUBindGroupLayout,
+      needed: boolean,
+      among = widths,
+    ) => (needed && among.has(width) ? pipeline(entry, width, layout) : undefined);
     const pipelines: Pipelines = {
       prepare: await pipeline('prepare', 1, prepareLayout),
       step: {
-        1: await optional(1, 'step', stepLayout, true),
-        4: await optional(4, 'step', stepLayout, true),
+        1: await optional(1, 'step', stepLayout, true, tiledWidths),
+        4: await optional(4, 'step', stepLayout, true, tiledWidths),
+      },
+      stepSegment: {
+        1: await optional(1, 'stepSegment', stepSegmentLayout, true, segmentWidths),
+        4: await optional(4, 'stepSegment', stepSegmentLayout, true, segmentWidths),
       },
       reduce: {
         1: await optional(1, 'reduceGrads', reduceLayout, gradStats),
@@ -553,10 +600,7 @@ export class FusedOptimizer {
           { binding: 18, resource: { buffer: partials, size: Math.max(4, partialRuns.total * 4) } },
         ],
       });
-    const preparedBinding = {
-      buffer: prepared,
-      size: Math.max(STEP_SCALARS_BYTES, tensorCount * STEP_SCALARS_BYTES),
-    };
+    const preparedBinding = { buffer: prepared, size: Math.max(1, tensorCount) * PREPARED_SLOT_BYTES };
     const units: Unit[] = planned.map((unit, index) => {
       const tileBinding = run(tileTable, index, TILE_WORDS, unit.tiles.length, tiles);
       const segmentBinding = run(segmentTable, index, SEGMENT_WORDS, unit.segments.length, segments);
@@ -566,25 +610,46 @@ export class FusedOptimizer {
         size: unit.stateWindow.size,
       });
       const gradEntry = { buffer: unit.grad, offset: unit.gradWindow.offset, size: unit.gradWindow.size };
-      const stepBindGroup = device.createBindGroup({
-        label: `${label} step unit ${index} (${unit.segments.length} segments, x${unit.width})`,
-        layout: stepLayout,
-        entries: [
-          {
-            binding: 8,
-            resource: { buffer: unit.param, offset: unit.paramWindow.offset, size: unit.paramWindow.size },
-          },
-          { binding: 9, resource: gradEntry },
-          { binding: 10, resource: stateEntry(expAvgPages[unit.page]!) },
-          {
-            binding: 11,
-            resource: placeholder ? { buffer: placeholder } : stateEntry(expAvgSqPages[unit.page]!),
-          },
-          { binding: 12, resource: tileBinding },
-          { binding: 13, resource: preparedBinding },
-          { binding: 14, resource: segmentBinding },
-        ],
-      });
+      const paramEntry = { buffer: unit.param, offset: unit.paramWindow.offset, size: unit.paramWindow.size };
+      const momentEntries = [
+        { binding: 10, resource: stateEntry(expAvgPages[unit.page]!) },
+        {
+          binding: 11,
+          resource: placeholder ? { buffer: placeholder } : stateEntry(expAvgSqPages[unit.page]!),
+        },
+      ];
+      const onlySegment = single(unit) ? unit.segments[0]! : undefined;
+      const stepBindGroup = onlySegment
+        ? device.createBindGroup({
+            label: `${label} step unit ${index} (one segment, x${unit.width})`,
+            layout: stepSegmentLayout,
+            entries: [
+              { binding: 8, resource: paramEntry },
+              { binding: 9, resource: gradEntry },
+              ...momentEntries,
+              {
+                binding: 7,
+                resource: {
+                  buffer: prepared,
+                  offset: onlySegment.tensor * PREPARED_SLOT_BYTES,
+                  size: STEP_SCALARS_BYTES,
+                },
+              },
+              { binding: 15, resource: { ...segmentBinding, size: SEGMENT_WORDS * 4 } },
+            ],
+          })
+        : device.createBindGroup({
+            label: `${label} step unit ${index} (${unit.segments.length} segments, x${unit.width})`,
+            layout: stepLayout,
+            entries: [
+              { binding: 8, resource: paramEntry },
+              { binding: 9, resource: gradEntry },
+              ...momentEntries,
+              { binding: 12, resource: tileBinding },
+              { binding: 13, resource: preparedBinding },
+              { binding: 14, resource: segmentBinding },
+            ],
+          });
       const reduceBindGroup =
         partials &&
         device.createBindGroup({
@@ -599,11 +664,16 @@ export class FusedOptimizer {
             { binding: 18, resource: run(partialRuns, index, 1, unit.tiles.length, partials) },
           ],
         });
+      const maxPerDimension = limits.maxComputeWorkgroupsPerDimension;
       return {
         width: unit.width,
         tileCount: unit.tiles.length,
-        workgroups: foldWorkgroups(unit.tiles.length, limits.maxComputeWorkgroupsPerDimension),
+        workgroups: foldWorkgroups(unit.tiles.length, maxPerDimension),
+        stepPipeline: (onlySegment ? pipelines.stepSegment : pipelines.step)[unit.width]!,
         stepBindGroup,
+        stepWorkgroups: onlySegment
+          ? foldWorkgroups(Math.ceil(onlySegment.count / workgroupSize), maxPerDimension)
+          : foldWorkgroups(unit.tiles.length, maxPerDimension),
         reduceBindGroup,
       };
     });
@@ -629,7 +699,7 @@ export class FusedOptimizer {
     const probe = await probeBindGroups(
       device,
       units.map((unit) => unit.stepBindGroup),
-      units.map((unit) => pipelines.step[unit.width]!),
+      units.map((unit) => unit.stepPipeline),
     );
     if (probe) {
       destroyOwned();
@@ -773,13 +843,13 @@ export class FusedOptimizer {
     pass.dispatchWorkgroups(this.#prepareWorkgroups);
     let current: GPUComputePipeline | undefined;
     for (const unit of this.#units) {
-      const pipeline = this.#pipelines.step[unit.width]!;
+      const pipeline = unit.stepPipeline;
       if (pipeline !== current) {
         pass.setPipeline(pipeline);
         current = pipeline;
       }
       pass.setBindGroup(0, unit.stepBindGroup);
-      pass.dispatchWorkgroups(unit.workgroups[0], unit.workgroups[1]);
+      pass.dispatchWorkgroups(unit.stepWorkgroups[0], unit.stepWorkgroups[1]);
     }
     pass.end();
   }

@@ -63,6 +63,10 @@ export interface PlanLimits {
   maxPageBytes: number;
   workgroupSize: number;
   vectorize: boolean;
+  /** Pieces at least this long (f32 elements) may get a dispatch of their own… */
+  soloElements: number;
+  /** …up to this many of them, the largest first. */
+  soloDispatches: number;
 }
 
 export function placeState(
@@ -163,6 +167,15 @@ export function planUnits(
   limits: PlanLimits,
 ): PlannedUnit[] {
   const pieces = piecesOf(tensors, placements, limits);
+  // The largest pieces (at most soloDispatches of them, each at least soloElements long) get a dispatch of their
+  // own, which needs no per-invocation lookups; the long tail of small tensors is batched, so the dispatch count
+  // stays bounded whatever the number of tensors.
+  const solo = new Set(
+    pieces
+      .filter((piece) => piece.length >= limits.soloElements)
+      .sort((a, b) => b.length - a.length)
+      .slice(0, limits.soloDispatches),
+  );
   // Batch pieces that can share one bind group; within a batch, in parameter-address order so windows stay tight.
   const batches = new Map<string, Piece[]>();
   const bufferIds = new Map<GPUBuffer, number>();
@@ -174,9 +187,10 @@ export function planUnits(
     }
     return id;
   };
-  for (const piece of pieces) {
+  for (const [index, piece] of pieces.entries()) {
     const tensor = tensors[piece.tensor]!;
-    const key = `${piece.width}|${idOf(tensor.param)}|${idOf(tensor.grad)}|${placements[piece.tensor]!.page}`;
+    const shared = `${piece.width}|${idOf(tensor.param)}|${idOf(tensor.grad)}|${placements[piece.tensor]!.page}`;
+    const key = solo.has(piece) ? `solo|${index}` : shared;
     const batch = batches.get(key) ?? [];
     batch.push(piece);
     batches.set(key, batch);
