@@ -213,6 +213,8 @@ export class FusedOptimizer {
   readonly #dynamicOffset = new Uint32Array(1);
   readonly #stepsPerEncoder = new WeakMap<GPUCommandEncoder, number>();
   readonly #prepareWorkgroups: number;
+  readonly #passLabel: string;
+  readonly #passDescriptor: GPUComputePassDescriptor;
   #gradScale: number;
   #slot = 0;
   #completed = 0;
@@ -241,6 +243,8 @@ export class FusedOptimizer {
   }) {
     this.#device = init.device;
     this.name = init.name;
+    this.#passLabel = `webgpu-radam ${init.name} step`;
+    this.#passDescriptor = { label: this.#passLabel };
     this.#groups = init.groups;
     this.#tensors = init.tensors;
     this.#units = init.units;
@@ -784,8 +788,9 @@ export class FusedOptimizer {
   /**
    * Records one optimizer step into `encoder`; nothing runs until the caller submits it. Writes this step's
    * per-call data into its own slot, so several steps recorded before one submit each see their own values.
+   * `timestampWrites` (device with 'timestamp-query') brackets the step's single compute pass, for profiling.
    */
-  step(encoder: GPUCommandEncoder): void {
+  step(encoder: GPUCommandEncoder, timestampWrites?: GPUComputePassTimestampWrites): void {
     this.#assertUsable();
     configAssert(
       typeof encoder === 'object' && encoder !== null && typeof encoder.beginComputePass === 'function',
@@ -827,7 +832,10 @@ export class FusedOptimizer {
 
     if (this.tensorCount === 0) return;
     if (this.#gradStats) encoder.clearBuffer(this.#control, GRAD_CONTROL.nonFinite, 4);
-    const pass = encoder.beginComputePass({ label: `webgpu-radam ${this.name} step` });
+    // The optimizer's whole step is this one pass, so a caller's timestamps bracket exactly the step.
+    const pass = encoder.beginComputePass(
+      timestampWrites ? { label: this.#passLabel, timestampWrites } : this.#passDescriptor,
+    );
     if (this.#gradStats) {
       for (const unit of this.#units) {
         pass.setPipeline(this.#pipelines.reduce[unit.width]!);

@@ -208,3 +208,33 @@ describe('step() allocates nothing on the GPU', () => {
     optimizer.destroy();
   });
 });
+
+describe('GPU timestamps', () => {
+  it('bracket the step when timestampWrites is passed', async () => {
+    const timed = await requestTestDevice({ requiredFeatures: ['timestamp-query'] });
+    const param = uploadF32(timed, new Float32Array(4096).fill(1));
+    const grad = uploadF32(timed, new Float32Array(4096).fill(0.5));
+    const optimizer = await createRAdam(timed, [{ param, grad, length: 4096 }]);
+    const querySet = timed.createQuerySet({ type: 'timestamp', count: 2 });
+    const resolved = timed.createBuffer({
+      size: 16,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const encoder = timed.createCommandEncoder();
+    optimizer.step(encoder, { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 });
+    encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
+    timed.queue.submit([encoder.finish()]);
+    const staging = timed.createBuffer({
+      size: 16,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const copy = timed.createCommandEncoder();
+    copy.copyBufferToBuffer(resolved, 0, staging, 0, 16);
+    timed.queue.submit([copy.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const [begin, end] = new BigUint64Array(staging.getMappedRange());
+    expect(end! > begin!).toBe(true);
+    expect(optimizer.stepCount).toBe(1);
+    timed.destroy();
+  });
+});
