@@ -96,7 +96,6 @@ export interface GradStats {
 
 interface Unit {
   width: ElementWidth;
-  tileCount: number;
   workgroups: [number, number];
   /** `stepSegment` for a unit of one segment (uniform offsets and scalars), else the tiled `step`. */
   stepPipeline: GPUComputePipeline;
@@ -116,7 +115,6 @@ interface Pipelines {
 interface TensorState {
   name: string;
   length: number;
-  group: number;
   page: number;
   /** In f32 elements from the start of the page. */
   offset: number;
@@ -671,7 +669,6 @@ export class FusedOptimizer {
       const maxPerDimension = limits.maxComputeWorkgroupsPerDimension;
       return {
         width: unit.width,
-        tileCount: unit.tiles.length,
         workgroups: foldWorkgroups(unit.tiles.length, maxPerDimension),
         stepPipeline: (onlySegment ? pipelines.stepSegment : pipelines.step)[unit.width]!,
         stepBindGroup,
@@ -727,7 +724,6 @@ export class FusedOptimizer {
       tensors: checked.map((p, i) => ({
         name: p.name,
         length: p.length,
-        group: groupOf[i]!,
         page: placements[i]!.page,
         offset: placements[i]!.offset,
       })),
@@ -808,27 +804,34 @@ export class FusedOptimizer {
     const view = this.#callView;
     // Schedule factors first: a schedule that throws or returns garbage must leave everything unchanged.
     const window = this.#gradStats ? CALL.scheduleWindow : 1;
-    for (let k = 0; k < window; k++)
-      view.setFloat32((CALL.schedule + k) * 4, this.#scheduleFactor(step - k), true);
+    const scheduleFactor = this.#scheduleFactor(step);
+    for (let k = 0; k < window; k++) {
+      view.setFloat32(
+        (CALL.schedule + k) * 4,
+        k === 0 ? scheduleFactor : this.#scheduleFactor(step - k),
+        true,
+      );
+    }
     this.#stepsPerEncoder.set(encoder, recorded + 1);
 
     view.setFloat32(CALL.invScale * 4, 1 / this.#gradScale, true);
     view.setFloat32(CALL.maxNorm * 4, this.#maxGradNorm, true);
     view.setUint32(CALL.hostStep * 4, step, true);
     view.setUint32(CALL.maskStart * 4, CALL.groupLr + this.#groups.length, true);
-    this.#groups.forEach((group, index) => {
-      view.setFloat32((CALL.groupLr + index) * 4, group.hp.lr, true);
-    });
+    // Plain loops: step() is the hot path and allocates nothing, not even callbacks.
+    for (let g = 0; g < this.#groups.length; g++) {
+      view.setFloat32((CALL.groupLr + g) * 4, this.#groups[g]!.hp.lr, true);
+    }
     const maskStart = (CALL.groupLr + this.#groups.length) * 4;
-    this.#activeMask.forEach((word, index) => {
-      view.setUint32(maskStart + index * 4, word, true);
-    });
+    for (let w = 0; w < this.#activeMask.length; w++) {
+      view.setUint32(maskStart + w * 4, this.#activeMask[w]!, true);
+    }
     const slotOffset = this.#slot * this.#slotStride;
     this.#slot = (this.#slot + 1) % this.#ringSlots;
     this.#device.queue.writeBuffer(this.#callRing, slotOffset, this.#callBytes);
     this.#dynamicOffset[0] = slotOffset;
     this.#completed = step;
-    this.#describe(step);
+    this.#describe(step, scheduleFactor);
 
     if (this.tensorCount === 0) return;
     if (this.#gradStats) encoder.clearBuffer(this.#control, GRAD_CONTROL.nonFinite, 4);
@@ -862,13 +865,14 @@ export class FusedOptimizer {
     pass.end();
   }
 
-  #describe(step: number): void {
+  /** `scheduleFactor` is this step's, already evaluated for the GPU: the schedule runs once per step. */
+  #describe(step: number, scheduleFactor: number): void {
     const group = this.#groups[0];
     const info = this.#info;
     info.step = step;
     if (!group) return;
     const factors = stepFactors(group.hp, step);
-    info.lr = group.hp.lr * this.#scheduleFactor(step);
+    info.lr = group.hp.lr * scheduleFactor;
     info.branch = factors.branch;
     info.bc1 = factors.bc1;
     info.bc2 = factors.bc2;
