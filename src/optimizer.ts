@@ -32,38 +32,38 @@ import { readOnlyView } from './views';
 /** Optimizer-wide options shared by every algorithm. */
 export interface TrainingOptions {
   /** Multiplies every group's base lr at each step; see `schedules`. @defaultValue constant 1 */
-  schedule?: LrSchedule;
+  schedule?: LrSchedule | undefined;
   /**
    * Check the gradients on the GPU before each step and skip the whole step (params, moments, step counts and
    * schedule untouched) when any is NaN or ±Inf, as torch's GradScaler does. Costs one extra read of the grads.
    * @defaultValue false
    */
-  skipNonFinite?: boolean;
+  skipNonFinite?: boolean | undefined;
   /** Clip gradients to this global L2 norm (torch clip_grad_norm_), computed on the GPU; 0 = off. @defaultValue 0 */
-  maxGradNorm?: number;
+  maxGradNorm?: number | undefined;
   /** Gradients arrive multiplied by this loss scale; they are divided by it inside the step. @defaultValue 1 */
-  gradScale?: number;
+  gradScale?: number | undefined;
 }
 
 /** Internal knobs; tests use them to exercise chunking, the f32 step path and ring wrap-around cheaply. */
 export interface ExecutionOptions {
   /** Threads per workgroup. @defaultValue 256 */
-  workgroupSize?: number;
+  workgroupSize?: number | undefined;
   /** How many steps may be recorded into one command encoder before it is submitted. @defaultValue 64 */
-  maxStepsPerEncoder?: number;
+  maxStepsPerEncoder?: number | undefined;
   /** Largest byte size of one storage binding; defaults to the device's maxStorageBufferBindingSize. */
-  maxBindingBytes?: number;
+  maxBindingBytes?: number | undefined;
   /** Steps whose factors come from the float64 table; later ones are computed on the GPU in f32. @defaultValue 4096 */
-  stepTableLength?: number;
+  stepTableLength?: number | undefined;
   /** Use vec4 loads where offsets and lengths allow. @defaultValue true */
-  vectorize?: boolean;
+  vectorize?: boolean | undefined;
   /**
    * Tensors at least this long (f32 elements) get a dispatch of their own, up to soloDispatches of them;
    * the rest are batched. @defaultValue 65536
    */
-  soloElements?: number;
+  soloElements?: number | undefined;
   /** @defaultValue 16 */
-  soloDispatches?: number;
+  soloDispatches?: number | undefined;
 }
 
 /** One param group after validation: its resolved hyper-parameters and the tensors (global indices) it holds. */
@@ -238,7 +238,7 @@ export class FusedOptimizer {
     callRing: GPUBuffer;
     ringSlots: number;
     slotStride: number;
-    training: Required<Omit<TrainingOptions, 'schedule'>> & { schedule: LrSchedule };
+    training: { schedule: LrSchedule; skipNonFinite: boolean; maxGradNorm: number; gradScale: number };
     workgroupSize: number;
   }) {
     this.#device = init.device;

@@ -17,55 +17,55 @@ export type RAdamPreset = 'torch' | 'paper' | 'original' | 'tfa' | 'optax';
 
 export interface RAdamOptions {
   /** Which reference to match. @defaultValue 'torch' */
-  preset?: RAdamPreset;
+  preset?: RAdamPreset | undefined;
   /** Learning rate, >= 0. Can be changed between steps through `optimizer.lr`. @defaultValue 1e-3 */
-  lr?: number;
+  lr?: number | undefined;
   /** [beta1, beta2], each in [0, 1). @defaultValue [0.9, 0.999] */
-  betas?: readonly [number, number];
+  betas?: readonly [number, number] | undefined;
   /** Added to the denominator, >= 0. @defaultValue 1e-8 (1e-7 for the `tfa` preset) */
-  eps?: number;
+  eps?: number | undefined;
   /** >= 0. @defaultValue 0 */
-  weightDecay?: number;
+  weightDecay?: number | undefined;
   /** true: p *= 1 - lr*wd on each updating step (AdamW style); false: g += wd*p (L2). @defaultValue preset's */
-  decoupledWeightDecay?: boolean;
+  decoupledWeightDecay?: boolean | undefined;
   /** Ascend the objective instead (g = -g before anything else). @defaultValue false */
-  maximize?: boolean;
+  maximize?: boolean | undefined;
   /** rho_t must pass this (>= 4) for the adaptive branch. @defaultValue 5 (4 for `paper`) */
-  threshold?: number;
+  threshold?: number | undefined;
   /** How rho_t is compared with the threshold. @defaultValue '>' (torch, paper), '>=' (original, tfa, optax) */
-  thresholdComparison?: '>' | '>=';
+  thresholdComparison?: '>' | '>=' | undefined;
   /** Where eps goes: 'uncorrected' sqrt(v) + eps, or 'corrected' sqrt(v / bc2) + eps. @defaultValue preset's */
-  epsMode?: 'uncorrected' | 'corrected';
+  epsMode?: 'uncorrected' | 'corrected' | undefined;
   /** Before the threshold: SGD-momentum step (true) or no update at all (false). @defaultValue true */
-  degeneratedToSgd?: boolean;
+  degeneratedToSgd?: boolean | undefined;
 }
 
 export interface AdamOptions {
   /** @defaultValue 1e-3 */
-  lr?: number;
+  lr?: number | undefined;
   /** @defaultValue [0.9, 0.999] */
-  betas?: readonly [number, number];
+  betas?: readonly [number, number] | undefined;
   /** Added to the bias-corrected sqrt(v̂), as torch.optim.Adam does. @defaultValue 1e-8 */
-  eps?: number;
+  eps?: number | undefined;
   /** L2 for Adam, decoupled for AdamW. @defaultValue 0 (Adam), 1e-2 (AdamW) */
-  weightDecay?: number;
+  weightDecay?: number | undefined;
   /** @defaultValue false */
-  maximize?: boolean;
+  maximize?: boolean | undefined;
 }
 
 export interface SgdOptions {
   /** @defaultValue 1e-3 */
-  lr?: number;
+  lr?: number | undefined;
   /** @defaultValue 0 */
-  momentum?: number;
+  momentum?: number | undefined;
   /** @defaultValue 0 */
-  dampening?: number;
+  dampening?: number | undefined;
   /** Needs momentum > 0 and dampening 0, as in torch. @defaultValue false */
-  nesterov?: boolean;
+  nesterov?: boolean | undefined;
   /** L2, folded into the gradient. @defaultValue 0 */
-  weightDecay?: number;
+  weightDecay?: number | undefined;
   /** @defaultValue false */
-  maximize?: boolean;
+  maximize?: boolean | undefined;
 }
 
 type PresetFields = Pick<

@@ -10,11 +10,11 @@ export interface ParamSpec {
   /** Number of f32 elements. */
   length: number;
   /** Byte offset of the first element in `param`, a multiple of 4. @defaultValue 0 */
-  paramOffset?: number;
+  paramOffset?: number | undefined;
   /** Byte offset of the first element in `grad`, a multiple of 4. @defaultValue 0 */
-  gradOffset?: number;
+  gradOffset?: number | undefined;
   /** Shown in error messages and state dicts. @defaultValue `params[i]` */
-  name?: string;
+  name?: string | undefined;
 }
 
 function isGpuBuffer(value: unknown): value is GPUBuffer {
