@@ -1,6 +1,6 @@
 import { assertDevice, deviceLostError, watchDeviceLoss } from './device';
 import { configAssert, describeValue, OptimizerConfigError } from './errors';
-import { PREPARED_SLOT_BYTES } from './layouts';
+import { PREPARED_SLOT_BYTES, STEP_FACTORS_WORDS } from './layouts';
 import { type ExecutionOptions, FusedOptimizer, type ResolvedGroup, type TrainingOptions } from './optimizer';
 import {
   ADAM_KEYS,
@@ -33,18 +33,16 @@ const trainingKeyHint = (key: string) =>
     ? `${key} applies to the whole optimizer: pass it in the options, not in a param group`
     : undefined;
 
+/**
+ * Reads each known option once, own or inherited (a class with getters works), into the optimizer-wide
+ * training options and the per-group defaults; snapshotKeys drops explicit undefined values ("not given").
+ */
 function splitTraining<Options extends object>(
   options: Options & TrainingOptions,
+  optionKeys: readonly string[],
 ): [TrainingOptions, Options] {
-  const training: Record<string, unknown> = {};
-  const rest: Record<string, unknown> = {};
-  const entries = guardedRead('options', () => Object.entries(options));
-  for (const [key, value] of entries) {
-    // An explicit undefined means "not given", as in torch.
-    if (value === undefined) continue;
-    if ((TRAINING_KEYS as readonly string[]).includes(key)) training[key] = value;
-    else rest[key] = value;
-  }
+  const training = snapshotKeys(options, TRAINING_KEYS, 'options');
+  const rest = snapshotKeys(options, optionKeys, 'options');
   return [training as TrainingOptions, rest as Options];
 }
 
@@ -141,12 +139,21 @@ async function build<Options extends object>(
   assertDevice(device, caller);
   const lostInfo = watchDeviceLoss(device);
   assertKnownKeys(options, [...optionKeys, ...TRAINING_KEYS], `${name} option`);
-  const [training, defaults] = splitTraining(options);
+  const [training, defaults] = splitTraining(options, optionKeys);
   const executionOptions = checkExecutionOptions(execution);
-  const maxTensors = Math.floor(
-    Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize) / PREPARED_SLOT_BYTES,
-  );
+  const maxBindingSize = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  const maxTensors = Math.floor(maxBindingSize / PREPARED_SLOT_BYTES);
   const groups = resolveGroups(paramsOrGroups, defaults, resolve, optionKeys, maxTensors);
+  // The float64 step table holds stepTableLength rows per group in one storage binding.
+  const tableLength = executionOptions.stepTableLength;
+  const maxTableLength = Math.floor(maxBindingSize / (Math.max(1, groups.length) * STEP_FACTORS_WORDS * 4));
+  configAssert(
+    tableLength === undefined || !(tableLength > maxTableLength),
+    'stepTableLength',
+    () =>
+      `Invalid stepTableLength: ${tableLength} (with ${groups.length} param groups, at most ${maxTableLength} ` +
+      'rows fit in one storage binding on this device)',
+  );
   let optimizer: FusedOptimizer;
   try {
     optimizer = await FusedOptimizer.create(

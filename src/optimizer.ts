@@ -27,7 +27,7 @@ import {
   type TensorStateHeader,
 } from './state';
 import { type GroupHyperParameters, newStepInfo, type StepInfo, stepFactors } from './step-scalars';
-import { readOnlyView } from './views';
+import { lockReadOnlyFields, readOnlyView } from './views';
 
 /** Optimizer-wide options shared by every algorithm. */
 export interface TrainingOptions {
@@ -295,6 +295,14 @@ export class FusedOptimizer {
       this.#lost = info;
       return info;
     });
+    lockReadOnlyFields(this, [
+      'paramGroups',
+      'deviceLost',
+      'byteSize',
+      'dispatchesPerStep',
+      'name',
+      'tensorCount',
+    ]);
   }
 
   /** Validates everything, allocates zeroed moments, and builds every pipeline and bind group up front. */

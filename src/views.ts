@@ -32,3 +32,21 @@ export function readOnlyView<T extends object>(
     preventExtensions: () => refuse(Symbol.for('extensions'), 'frozen or sealed'),
   });
 }
+
+/**
+ * Turns `readonly` fields into accessors whose setter throws an OptimizerConfigError: TypeScript's `readonly`
+ * does not exist at run time, and `optimizer.paramGroups = []` would otherwise change what stateDict() saves.
+ */
+export function lockReadOnlyFields<T extends object>(object: T, keys: readonly (keyof T & string)[]): void {
+  for (const key of keys) {
+    const value = object[key];
+    Object.defineProperty(object, key, {
+      get: () => value,
+      set: () => {
+        throw new OptimizerConfigError(key, `${key} is read-only`);
+      },
+      enumerable: true,
+      configurable: false,
+    });
+  }
+}

@@ -559,6 +559,19 @@ describe('a live optimizer: items 4, 10 and 15', () => {
       ['paramGroups.pop()', () => groups.pop(), C, /paramGroups\.\w+ cannot be (assigned|deleted)/],
       ['paramGroups[0] = {}', () => (groups[0] = {}), C, /paramGroups\.0 cannot be assigned/],
       ['paramGroups.length = 1', () => (groups.length = 1), C, /paramGroups\.length cannot be assigned/],
+      [
+        'optimizer.paramGroups = []',
+        () => Reflect.set(optimizer, 'paramGroups', []),
+        C,
+        /paramGroups is read-only/,
+      ],
+      [
+        'optimizer.tensorCount = 9',
+        () => Reflect.set(optimizer, 'tensorCount', 9),
+        C,
+        /tensorCount is read-only/,
+      ],
+      ['optimizer.name = "SGD"', () => Reflect.set(optimizer, 'name', 'SGD'), C, /name is read-only/],
       // Item 15: setActive takes a boolean, isActive an index in range.
       [
         "setActive(0, 'no')",
@@ -629,5 +642,112 @@ describe('a live optimizer: items 4, 10 and 15', () => {
     ]);
     optimizer.destroy();
     model.destroy();
+  });
+});
+
+describe('second pass: getters, proxies and sizes', () => {
+  it('reads every caller field once, and turns throwing getters and revoked proxies into typed errors', async () => {
+    const param = uploadF32(device, [1, 2, 3, 4]);
+    const grad = uploadF32(device, [0.5, -0.5, 0.25, 1]);
+    const spec = { param, grad, length: 4 };
+    // A getter that hands the checks a real buffer and the optimizer something else would slip past them.
+    let reads = 0;
+    const flaky = {
+      grad,
+      length: 4,
+      get param() {
+        reads++;
+        return reads === 1 ? param : ({} as GPUBuffer);
+      },
+    };
+    const optimizer = await createSGD(device, [flaky], { lr: 0.5 });
+    expect(reads).toBe(1);
+    optimizer.stepAndSubmit();
+    expect(Array.from(await readF32(device, param))).toEqual([0.75, 2.25, 2.875, 3.5]);
+    optimizer.destroy();
+    // Options given by a class with getters are read, not silently dropped.
+    class Options {
+      get lr() {
+        return 0.25;
+      }
+    }
+    const fromClass = await createSGD(device, [spec], new Options());
+    expect(fromClass.lr).toBe(0.25);
+    fromClass.destroy();
+
+    const revoked = () => {
+      const { proxy, revoke } = Proxy.revocable({}, {});
+      revoke();
+      return proxy;
+    };
+    const throwing = {
+      get lr(): number {
+        throw new Error('getter');
+      },
+    };
+    const cases: [string, () => Promise<FusedOptimizer>, RegExp][] = [
+      ['revoked options', () => createRAdam(device, [spec], revoked()), /Invalid options: reading it threw/],
+      ['revoked params', () => createRAdam(device, revoked() as never), /Invalid params: reading it threw/],
+      [
+        'revoked spec',
+        () => createRAdam(device, [revoked()] as never),
+        /Invalid params\[0\]: reading it threw/,
+      ],
+      [
+        'throwing option getter',
+        () => createRAdam(device, [spec], throwing),
+        /Invalid options\.lr: reading it threw \(getter\)/,
+      ],
+      [
+        'params with length Infinity',
+        () =>
+          createRAdam(
+            device,
+            new Proxy([], { get: (t, k) => (k === 'length' ? Infinity : Reflect.get(t, k)) }) as never,
+          ),
+        /at most \d+ tensors/,
+      ],
+      [
+        'a sparse params list',
+        () => createRAdam(device, new Array(3) as never),
+        /Invalid params\[0\]: undefined/,
+      ],
+      ['1e6 params', () => createRAdam(device, new Array(1e6) as never), /Invalid params: 1000000 entries/],
+      [
+        'lr as a Number object',
+        () => createRAdam(device, [spec], { lr: new Number(0.1) as never }),
+        /Invalid lr: a Number/,
+      ],
+      [
+        'name as a Symbol',
+        () => createRAdam(device, [{ ...spec, name: Symbol('w') as never }]),
+        /Invalid params\[0\]\.name: Symbol\(w\)/,
+      ],
+      [
+        'paramOffset as a BigInt',
+        () => createRAdam(device, [{ ...spec, paramOffset: 16n as never }]),
+        /Invalid params\[0\]\.paramOffset: 16n/,
+      ],
+      [
+        'paramOffset 2^53',
+        () => createRAdam(device, [{ ...spec, paramOffset: 2 ** 53 }]),
+        /Invalid params\[0\]\.paramOffset/,
+      ],
+      [
+        'length 2^53',
+        () => createRAdam(device, [{ ...spec, length: 2 ** 53 }]),
+        /Invalid params\[0\]\.length/,
+      ],
+      [
+        'stepTableLength 1e9 (a 16 GB host table)',
+        () => createRAdam(device, [spec], {}, { stepTableLength: 1e9 }),
+        /Invalid stepTableLength: 1000000000/,
+      ],
+    ];
+    for (const [label, attempt, message] of cases) {
+      await expectRejected(param, label, attempt, WebGPURadamError, message);
+    }
+    param.destroy();
+    grad.destroy();
   });
 });
