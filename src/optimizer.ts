@@ -74,9 +74,14 @@ export interface ResolvedGroup {
   fields: readonly string[];
 }
 
-/** A param group of a live optimizer: its learning rate can be changed between steps. */
+/**
+ * A param group of a live optimizer, as a read-only view of its live values. Assigning `lr` here or in
+ * `hyperParameters` is validated like `optimizer.lr`; every other write, delete, redefinition or freeze of the
+ * handle, `tensors` or `hyperParameters` throws an OptimizerConfigError and changes nothing. Spread them to get
+ * a plain copy (`{ ...group.hyperParameters }`, `[...group.tensors]`); structuredClone() cannot copy views.
+ */
 export interface ParamGroupHandle {
-  /** Base learning rate (before the schedule). Changing it rebuilds nothing. */
+  /** Base learning rate (before the schedule): a finite f32 >= 0. Changing it rebuilds nothing. */
   lr: number;
   /** Global indices of this group's tensors (the order of state dicts). */
   readonly tensors: readonly number[];
