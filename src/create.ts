@@ -28,10 +28,20 @@ export type ParamsOrGroups<Options> = readonly ParamSpec[] | readonly ParamGroup
 
 const TRAINING_KEYS = ['schedule', 'skipNonFinite', 'maxGradNorm', 'gradScale'] as const;
 
-const trainingKeyHint = (key: string) =>
-  (TRAINING_KEYS as readonly string[]).includes(key)
-    ? `${key} applies to the whole optimizer: pass it in the options, not in a param group`
-    : undefined;
+const SPEC_ONLY_KEYS = ['grad', 'length', 'paramOffset', 'gradOffset', 'name'];
+
+function groupKeyHint(key: string): string | undefined {
+  if ((TRAINING_KEYS as readonly string[]).includes(key)) {
+    return `${key} applies to the whole optimizer: pass it in the options, not in a param group`;
+  }
+  if (SPEC_ONLY_KEYS.includes(key)) {
+    return (
+      `${key} belongs to a parameter spec; an entry with "params" is read as a param group, so if this is a ` +
+      'spec, its buffer key is "param"'
+    );
+  }
+  return undefined;
+}
 
 /**
  * Reads each known option once, own or inherited (a class with getters works), into the optimizer-wide
@@ -100,7 +110,7 @@ function resolveGroups<Options extends object>(
         'other entries of this list are)',
     );
     const groupKeys = ['params', ...optionKeys];
-    assertKnownKeys(group, groupKeys, 'param group key', where, trainingKeyHint);
+    assertKnownKeys(group, groupKeys, 'param group key', where, groupKeyHint);
     // snapshotKeys drops explicit undefined values, so `{ params, lr: undefined }` inherits the optimizer's lr.
     const { params: rawParams, ...overrides } = snapshotKeys(group as object, groupKeys, where) as {
       params?: unknown;

@@ -182,7 +182,8 @@ export function nearestName(key: string, known: readonly string[]): string | und
   const exact = known.find((name) => normalize(name) === wanted);
   if (exact !== undefined) return exact;
   const aliased = known.find((name) => ALIASES[name]?.includes(wanted));
-  if (aliased !== undefined) return aliased;
+  // The distance table is |key| × |name|: a megabyte-long key is nobody's typo.
+  if (aliased !== undefined || wanted.length > 64) return aliased;
   let best: string | undefined;
   let bestDistance = Math.max(1, Math.floor(wanted.length / 3));
   for (const name of known) {

@@ -174,6 +174,11 @@ describe('creation rejects what it cannot run exactly, before allocating anythin
         /gradScale applies to the whole optimizer: pass it in the options, not in a param group/,
       ],
       [
+        'params instead of param in a spec',
+        () => createRAdam(device, [{ params: param, grad, length: 4 }] as never),
+        /paramGroups\[0\]: unknown param group key "grad".*its buffer key is "param"/,
+      ],
+      [
         'a spec in a list of groups',
         () => createRAdam(device, [{ params: [spec] }, spec] as never),
         /Invalid paramGroups\[1\].*expected a param group/,
