@@ -1,4 +1,7 @@
-import { configAssert } from './errors';
+import { assertDevice } from './device';
+import { configAssert, describeValue } from './errors';
+import { PREPARED_SLOT_BYTES } from './layouts';
+import { assertKnownKeys, guardedRead, snapshotKeys } from './options';
 import type { ParamSpec } from './params';
 
 export interface ArenaTensor {
@@ -29,21 +32,91 @@ export function createParameterArena(
   tensors: readonly ArenaTensor[],
   options: { label?: string; usage?: number } = {},
 ): ParameterArena {
-  const alignment = device.limits.minStorageBufferOffsetAlignment;
-  const offsets: number[] = [];
-  let cursor = 0;
-  tensors.forEach((tensor, i) => {
+  assertDevice(device, 'createParameterArena');
+  assertKnownKeys(options, ['label', 'usage'], 'option', 'options');
+  const { label = 'webgpu-radam arena', usage: extraUsage = 0 } = snapshotKeys(
+    options,
+    ['label', 'usage'],
+    'options',
+  );
+  configAssert(
+    typeof label === 'string',
+    'options.label',
+    () => `Invalid options.label: ${describeValue(label)} (expected a string)`,
+  );
+  const U = GPUBufferUsage;
+  // MAP_READ and MAP_WRITE cannot be combined with STORAGE; unknown bits make createBuffer return an invalid buffer.
+  const allowedUsage =
+    U.COPY_SRC | U.COPY_DST | U.INDEX | U.VERTEX | U.UNIFORM | U.STORAGE | U.INDIRECT | U.QUERY_RESOLVE;
+  configAssert(
+    typeof extraUsage === 'number' &&
+      Number.isInteger(extraUsage) &&
+      (extraUsage & ~allowedUsage) === 0 &&
+      extraUsage >= 0 &&
+      extraUsage <= allowedUsage,
+    'options.usage',
+    () =>
+      `Invalid options.usage: ${describeValue(extraUsage)} (expected GPUBufferUsage flags other than MAP_READ ` +
+      'and MAP_WRITE, which cannot be combined with STORAGE)',
+  );
+  const {
+    maxBufferSize,
+    maxStorageBufferBindingSize,
+    minStorageBufferOffsetAlignment: alignment,
+  } = device.limits;
+  const entries = guardedRead('tensors', () => {
     configAssert(
-      Number.isInteger(tensor.length) && tensor.length >= 0,
-      `tensors[${i}].length`,
-      () => `Invalid tensors[${i}].length: ${tensor.length} (expected an integer >= 0)`,
+      Array.isArray(tensors),
+      'tensors',
+      () => `Invalid tensors: ${describeValue(tensors)} (expected an array of { length, name? })`,
+    );
+    return tensors;
+  });
+  const maxTensors = Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / PREPARED_SLOT_BYTES);
+  const count = guardedRead('tensors.length', () => entries.length);
+  configAssert(
+    count <= maxTensors,
+    'tensors',
+    () =>
+      `Invalid tensors: ${count} entries; an optimizer on this device steps at most ${maxTensors} tensors`,
+  );
+  const offsets: number[] = [];
+  const lengths: number[] = [];
+  const names: string[] = [];
+  let cursor = 0;
+  for (let i = 0; i < count; i++) {
+    const field = `tensors[${i}]`;
+    const tensor: unknown = guardedRead(field, () => entries[i]);
+    configAssert(
+      typeof tensor === 'object' && tensor !== null,
+      field,
+      () => `Invalid ${field}: ${describeValue(tensor)} (expected { length, name? })`,
+    );
+    assertKnownKeys(tensor, ['length', 'name'], 'key', field);
+    const { length, name = `params[${i}]` } = snapshotKeys(tensor as ArenaTensor, ['length', 'name'], field);
+    configAssert(
+      typeof length === 'number' && Number.isSafeInteger(length) && length >= 0,
+      `${field}.length`,
+      () => `Invalid ${field}.length: ${describeValue(length)} (expected an integer >= 0)`,
+    );
+    configAssert(
+      typeof name === 'string',
+      `${field}.name`,
+      () => `Invalid ${field}.name: ${describeValue(name)} (expected a string)`,
     );
     offsets.push(cursor);
-    cursor += Math.ceil((tensor.length * 4) / alignment) * alignment;
-  });
-  const usage =
-    (options.usage ?? 0) | GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-  const label = options.label ?? 'webgpu-radam arena';
+    lengths.push(length === 0 ? 0 : length);
+    names.push(name);
+    cursor += Math.ceil((length * 4) / alignment) * alignment;
+    configAssert(
+      cursor <= maxBufferSize,
+      `${field}.length`,
+      () =>
+        `Invalid ${field}.length: ${length}: the arena would need ${cursor} bytes or more, over this device's ` +
+        `maxBufferSize of ${maxBufferSize} (request a device with a higher limit, or use several arenas)`,
+    );
+  }
+  const usage = extraUsage | GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   const size = Math.max(alignment, cursor);
   const param = device.createBuffer({ label: `${label} params`, size, usage });
   const grad = device.createBuffer({ label: `${label} grads`, size, usage });
@@ -51,13 +124,13 @@ export function createParameterArena(
     param,
     grad,
     offsets,
-    specs: tensors.map((tensor, i) => ({
+    specs: lengths.map((length, i) => ({
       param,
       grad,
-      length: tensor.length,
+      length,
       paramOffset: offsets[i]!,
       gradOffset: offsets[i]!,
-      name: tensor.name ?? `params[${i}]`,
+      name: names[i]!,
     })),
     destroy() {
       param.destroy();

@@ -1,4 +1,4 @@
-import { BufferBindingError, configAssert, OptimizerStateError } from './errors';
+import { BufferBindingError, configAssert, describeValue, OptimizerStateError } from './errors';
 import { foldWorkgroups } from './grid';
 import {
   CALL,
@@ -13,7 +13,7 @@ import {
   STEP_SCALARS_BYTES,
   TILE_WORDS,
 } from './layouts';
-import { validateLearningRate } from './options';
+import { validateGradScale, validateLearningRate, validateMaxGradNorm } from './options';
 import { type CheckedParam, checkParams, type ParamSpec } from './params';
 import { checkedComputePipeline, getBindGroupLayout } from './pipeline-cache';
 import { type PlannedUnit, placeState, planUnits } from './plan';
@@ -27,42 +27,43 @@ import {
   type TensorStateHeader,
 } from './state';
 import { type GroupHyperParameters, newStepInfo, type StepInfo, stepFactors } from './step-scalars';
+import { lockReadOnlyFields, readOnlyView } from './views';
 
 /** Optimizer-wide options shared by every algorithm. */
 export interface TrainingOptions {
   /** Multiplies every group's base lr at each step; see `schedules`. @defaultValue constant 1 */
-  schedule?: LrSchedule;
+  schedule?: LrSchedule | undefined;
   /**
    * Check the gradients on the GPU before each step and skip the whole step (params, moments, step counts and
    * schedule untouched) when any is NaN or ±Inf, as torch's GradScaler does. Costs one extra read of the grads.
    * @defaultValue false
    */
-  skipNonFinite?: boolean;
+  skipNonFinite?: boolean | undefined;
   /** Clip gradients to this global L2 norm (torch clip_grad_norm_), computed on the GPU; 0 = off. @defaultValue 0 */
-  maxGradNorm?: number;
+  maxGradNorm?: number | undefined;
   /** Gradients arrive multiplied by this loss scale; they are divided by it inside the step. @defaultValue 1 */
-  gradScale?: number;
+  gradScale?: number | undefined;
 }
 
 /** Internal knobs; tests use them to exercise chunking, the f32 step path and ring wrap-around cheaply. */
 export interface ExecutionOptions {
   /** Threads per workgroup. @defaultValue 256 */
-  workgroupSize?: number;
+  workgroupSize?: number | undefined;
   /** How many steps may be recorded into one command encoder before it is submitted. @defaultValue 64 */
-  maxStepsPerEncoder?: number;
+  maxStepsPerEncoder?: number | undefined;
   /** Largest byte size of one storage binding; defaults to the device's maxStorageBufferBindingSize. */
-  maxBindingBytes?: number;
+  maxBindingBytes?: number | undefined;
   /** Steps whose factors come from the float64 table; later ones are computed on the GPU in f32. @defaultValue 4096 */
-  stepTableLength?: number;
+  stepTableLength?: number | undefined;
   /** Use vec4 loads where offsets and lengths allow. @defaultValue true */
-  vectorize?: boolean;
+  vectorize?: boolean | undefined;
   /**
    * Tensors at least this long (f32 elements) get a dispatch of their own, up to soloDispatches of them;
    * the rest are batched. @defaultValue 65536
    */
-  soloElements?: number;
+  soloElements?: number | undefined;
   /** @defaultValue 16 */
-  soloDispatches?: number;
+  soloDispatches?: number | undefined;
 }
 
 /** One param group after validation: its resolved hyper-parameters and the tensors (global indices) it holds. */
@@ -73,9 +74,14 @@ export interface ResolvedGroup {
   fields: readonly string[];
 }
 
-/** A param group of a live optimizer: its learning rate can be changed between steps. */
+/**
+ * A param group of a live optimizer, as a read-only view of its live values. Assigning `lr` here or in
+ * `hyperParameters` is validated like `optimizer.lr`; every other write, delete, redefinition or freeze of the
+ * handle, `tensors` or `hyperParameters` throws an OptimizerConfigError and changes nothing. Spread them to get
+ * a plain copy (`{ ...group.hyperParameters }`, `[...group.tensors]`); structuredClone() cannot copy views.
+ */
 export interface ParamGroupHandle {
-  /** Base learning rate (before the schedule). Changing it rebuilds nothing. */
+  /** Base learning rate (before the schedule): a finite f32 >= 0. Changing it rebuilds nothing. */
   lr: number;
   /** Global indices of this group's tensors (the order of state dicts). */
   readonly tensors: readonly number[];
@@ -159,23 +165,24 @@ export class FusedOptimizer {
     return this.#groups[0]?.hp.lr ?? 0;
   }
   set lr(value: number) {
-    validateLearningRate(value);
-    for (const group of this.#groups) group.hp.lr = value;
+    // Every group is checked before any changes: a value one group cannot take leaves all of them as they were.
+    for (const group of this.#groups) validateLearningRate(value, 'lr', group.hp);
+    const lr = validateLearningRate(value);
+    for (const group of this.#groups) group.hp.lr = lr;
   }
 
-  /** Loss scale the incoming gradients carry (divided out inside the step); > 0. */
+  /** Loss scale the incoming gradients carry (divided out inside the step), in [2^-126, 2^126]. */
   get gradScale(): number {
     return this.#gradScale;
   }
   set gradScale(value: number) {
-    configAssert(
-      typeof value === 'number' && Number.isFinite(value) && value > 0,
-      'gradScale',
-      () => `Invalid gradScale: ${String(value)} (expected a finite number > 0)`,
-    );
-    this.#gradScale = value;
+    this.#gradScale = validateGradScale(value);
   }
 
+  /**
+   * One read-only view per param group. `paramGroups[i].lr` (or `.hyperParameters.lr`) can be assigned and is
+   * validated like `optimizer.lr`; any other write, delete or redefinition throws an OptimizerConfigError.
+   */
   readonly paramGroups: readonly ParamGroupHandle[];
   /** Resolves when the optimizer's GPUDevice is lost; every later call throws an OptimizerStateError. */
   readonly deviceLost: Promise<GPUDeviceLostInfo>;
@@ -236,7 +243,7 @@ export class FusedOptimizer {
     callRing: GPUBuffer;
     ringSlots: number;
     slotStride: number;
-    training: Required<Omit<TrainingOptions, 'schedule'>> & { schedule: LrSchedule };
+    training: { schedule: LrSchedule; skipNonFinite: boolean; maxGradNorm: number; gradScale: number };
     workgroupSize: number;
   }) {
     this.#device = init.device;
@@ -269,21 +276,38 @@ export class FusedOptimizer {
     this.dispatchesPerStep =
       (init.tensors.length > 0 ? 1 : 0) + init.units.length + (this.#gradStats ? init.units.length + 1 : 0);
     this.byteSize = init.ownedBuffers.reduce((sum, buffer) => sum + buffer.size, 0);
-    const groups = this.#groups;
-    this.paramGroups = init.groups.map((group, index) => ({
-      get lr() {
-        return groups[index]!.hp.lr;
-      },
-      set lr(value: number) {
-        groups[index]!.hp.lr = validateLearningRate(value, `paramGroups[${index}].lr`);
-      },
-      tensors: group.tensors,
-      hyperParameters: group.hp,
-    }));
+    this.paramGroups = readOnlyView(
+      init.groups.map((group, index): ParamGroupHandle => {
+        const where = `paramGroups[${index}]`;
+        const hp = group.hp;
+        const lrSetter = (field: string) => (value: unknown) => {
+          hp.lr = validateLearningRate(value, field, hp);
+        };
+        const handle = {
+          get lr() {
+            return hp.lr;
+          },
+          tensors: readOnlyView([...group.tensors], `${where}.tensors`),
+          hyperParameters: readOnlyView(hp, `${where}.hyperParameters`, {
+            lr: lrSetter(`${where}.hyperParameters.lr`),
+          }),
+        };
+        return readOnlyView(handle, where, { lr: lrSetter(`${where}.lr`) });
+      }),
+      'paramGroups',
+    );
     this.deviceLost = init.device.lost.then((info) => {
       this.#lost = info;
       return info;
     });
+    lockReadOnlyFields(this, [
+      'paramGroups',
+      'deviceLost',
+      'byteSize',
+      'dispatchesPerStep',
+      'name',
+      'tensorCount',
+    ]);
   }
 
   /** Validates everything, allocates zeroed moments, and builds every pipeline and bind group up front. */
@@ -345,19 +369,8 @@ export class FusedOptimizer {
       'skipNonFinite',
       () => `Invalid skipNonFinite: ${String(skipNonFinite)} (expected true or false)`,
     );
-    const maxGradNorm = training.maxGradNorm === undefined ? 0 : training.maxGradNorm;
-    configAssert(
-      typeof maxGradNorm === 'number' && Number.isFinite(maxGradNorm) && maxGradNorm >= 0,
-      'maxGradNorm',
-      () =>
-        `Invalid maxGradNorm: ${String(maxGradNorm)} (expected a finite number >= 0; 0 turns clipping off)`,
-    );
-    const gradScale = training.gradScale === undefined ? 1 : training.gradScale;
-    configAssert(
-      typeof gradScale === 'number' && Number.isFinite(gradScale) && gradScale > 0,
-      'gradScale',
-      () => `Invalid gradScale: ${String(gradScale)} (expected a finite number > 0)`,
-    );
+    const maxGradNorm = validateMaxGradNorm(training.maxGradNorm === undefined ? 0 : training.maxGradNorm);
+    const gradScale = validateGradScale(training.gradScale === undefined ? 1 : training.gradScale);
     const gradStats = skipNonFinite || maxGradNorm > 0;
 
     const planLimits = {
@@ -757,18 +770,31 @@ export class FusedOptimizer {
   /** Marks a tensor as having (or not having) a gradient: inactive tensors are left untouched by step(). */
   setActive(tensor: number, active: boolean): void {
     this.#assertUsable();
+    this.#assertTensorIndex(tensor);
+    // Truthiness would read 'no' or 'false' as true.
     configAssert(
-      Number.isInteger(tensor) && tensor >= 0 && tensor < this.tensorCount,
-      'tensor',
-      () => `Invalid tensor index: ${tensor} (expected 0..${this.tensorCount - 1})`,
+      typeof active === 'boolean',
+      'active',
+      () => `Invalid active: ${describeValue(active)} (expected true or false)`,
     );
     const bit = 1 << (tensor % 32);
     const word = tensor >> 5;
     this.#activeMask[word] = active ? this.#activeMask[word]! | bit : this.#activeMask[word]! & ~bit;
   }
 
+  /** Whether step() updates tensor i (see setActive()). */
   isActive(tensor: number): boolean {
+    this.#assertTensorIndex(tensor);
     return ((this.#activeMask[tensor >> 5]! >>> (tensor % 32)) & 1) === 1;
+  }
+
+  #assertTensorIndex(tensor: unknown): asserts tensor is number {
+    configAssert(
+      typeof tensor === 'number' && Number.isInteger(tensor) && tensor >= 0 && tensor < this.tensorCount,
+      'tensor',
+      () =>
+        `Invalid tensor index: ${describeValue(tensor)} (expected an integer in 0..${this.tensorCount - 1})`,
+    );
   }
 
   #scheduleFactor(step: number): number {

@@ -1,5 +1,6 @@
-import { configAssert } from './errors';
-import type { AdaptiveHyperParameters, SgdHyperParameters } from './step-scalars';
+import { configAssert, describeValue, OptimizerConfigError } from './errors';
+import type { ExecutionOptions } from './optimizer';
+import type { AdaptiveHyperParameters, GroupHyperParameters, SgdHyperParameters } from './step-scalars';
 
 /**
  * Which reference implementation's RAdam semantics to follow. Explicit options override the preset.
@@ -16,55 +17,55 @@ export type RAdamPreset = 'torch' | 'paper' | 'original' | 'tfa' | 'optax';
 
 export interface RAdamOptions {
   /** Which reference to match. @defaultValue 'torch' */
-  preset?: RAdamPreset;
+  preset?: RAdamPreset | undefined;
   /** Learning rate, >= 0. Can be changed between steps through `optimizer.lr`. @defaultValue 1e-3 */
-  lr?: number;
+  lr?: number | undefined;
   /** [beta1, beta2], each in [0, 1). @defaultValue [0.9, 0.999] */
-  betas?: readonly [number, number];
+  betas?: readonly [number, number] | undefined;
   /** Added to the denominator, >= 0. @defaultValue 1e-8 (1e-7 for the `tfa` preset) */
-  eps?: number;
+  eps?: number | undefined;
   /** >= 0. @defaultValue 0 */
-  weightDecay?: number;
+  weightDecay?: number | undefined;
   /** true: p *= 1 - lr*wd on each updating step (AdamW style); false: g += wd*p (L2). @defaultValue preset's */
-  decoupledWeightDecay?: boolean;
+  decoupledWeightDecay?: boolean | undefined;
   /** Ascend the objective instead (g = -g before anything else). @defaultValue false */
-  maximize?: boolean;
+  maximize?: boolean | undefined;
   /** rho_t must pass this (>= 4) for the adaptive branch. @defaultValue 5 (4 for `paper`) */
-  threshold?: number;
+  threshold?: number | undefined;
   /** How rho_t is compared with the threshold. @defaultValue '>' (torch, paper), '>=' (original, tfa, optax) */
-  thresholdComparison?: '>' | '>=';
+  thresholdComparison?: '>' | '>=' | undefined;
   /** Where eps goes: 'uncorrected' sqrt(v) + eps, or 'corrected' sqrt(v / bc2) + eps. @defaultValue preset's */
-  epsMode?: 'uncorrected' | 'corrected';
+  epsMode?: 'uncorrected' | 'corrected' | undefined;
   /** Before the threshold: SGD-momentum step (true) or no update at all (false). @defaultValue true */
-  degeneratedToSgd?: boolean;
+  degeneratedToSgd?: boolean | undefined;
 }
 
 export interface AdamOptions {
   /** @defaultValue 1e-3 */
-  lr?: number;
+  lr?: number | undefined;
   /** @defaultValue [0.9, 0.999] */
-  betas?: readonly [number, number];
+  betas?: readonly [number, number] | undefined;
   /** Added to the bias-corrected sqrt(v̂), as torch.optim.Adam does. @defaultValue 1e-8 */
-  eps?: number;
+  eps?: number | undefined;
   /** L2 for Adam, decoupled for AdamW. @defaultValue 0 (Adam), 1e-2 (AdamW) */
-  weightDecay?: number;
+  weightDecay?: number | undefined;
   /** @defaultValue false */
-  maximize?: boolean;
+  maximize?: boolean | undefined;
 }
 
 export interface SgdOptions {
   /** @defaultValue 1e-3 */
-  lr?: number;
+  lr?: number | undefined;
   /** @defaultValue 0 */
-  momentum?: number;
+  momentum?: number | undefined;
   /** @defaultValue 0 */
-  dampening?: number;
+  dampening?: number | undefined;
   /** Needs momentum > 0 and dampening 0, as in torch. @defaultValue false */
-  nesterov?: boolean;
+  nesterov?: boolean | undefined;
   /** L2, folded into the gradient. @defaultValue 0 */
-  weightDecay?: number;
+  weightDecay?: number | undefined;
   /** @defaultValue false */
-  maximize?: boolean;
+  maximize?: boolean | undefined;
 }
 
 type PresetFields = Pick<
@@ -120,44 +121,198 @@ function orDefault<T>(value: T | undefined, fallback: T): T {
   return value === undefined ? fallback : value;
 }
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(describe).join(', ')}]`;
-  return String(value);
+const describe = describeValue;
+
+/** Largest finite f32. Every hyper-parameter reaches the GPU as an f32, so a float64 value above it is Infinity there. */
+export const F32_MAX = 3.4028234663852886e38;
+/** Smallest normal f32 (2^-126); GPUs may flush anything smaller to zero. */
+export const F32_MIN_NORMAL = 2 ** -126;
+const F32_RANGE = 'at most 3.4028235e38, the largest f32';
+
+/** What the GPU receives is Math.fround(value): finite in float64 is not enough. */
+export function isF32Finite(value: number): boolean {
+  return Number.isFinite(Math.fround(value));
 }
 
-/** Rejects option names the optimizer does not know: most are typos (`weight_decay`, `beta1`, `lR`). */
-function assertKnownKeys(options: object, known: readonly string[], what: string): void {
-  configAssert(
-    typeof options === 'object' && options !== null && !Array.isArray(options),
-    'options',
-    () => `Invalid ${what} options: ${describe(options)} (expected an object)`,
+// Names people reach for, from torch, tfjs, optax and Keras, keyed by their normalized spelling (see below).
+const ALIASES: Readonly<Record<string, readonly string[]>> = {
+  lr: ['learningrate', 'alpha', 'stepsize', 'rate'],
+  betas: ['beta', 'beta1', 'beta2', 'b1', 'b2'],
+  eps: ['epsilon'],
+  weightDecay: ['wd', 'decay', 'l2', 'weightdecayrate'],
+  decoupledWeightDecay: ['decoupled', 'decoupleddecay', 'adamw'],
+  maxGradNorm: ['clipnorm', 'maxnorm', 'clipgradnorm', 'gradclip', 'clip', 'gradnorm', 'globalclipnorm'],
+  gradScale: ['lossscale', 'scale', 'gradientscale', 'lossscaling'],
+  skipNonFinite: ['skipnan', 'skipinf', 'skipnonfinitegrads', 'skipoverflow'],
+  schedule: ['scheduler', 'lrschedule', 'lrscheduler'],
+  threshold: ['rhothreshold', 'smathreshold', 'nsmathreshold'],
+  paramOffset: ['offset', 'byteoffset', 'paramsoffset', 'parameteroffset', 'poffset', 'paramoffsetbytes'],
+  gradOffset: ['gradientoffset', 'gradsoffset', 'goffset', 'gradbyteoffset', 'gradoffsetbytes'],
+  length: ['size', 'count', 'numel', 'len', 'elements', 'n'],
+  param: ['params', 'parameter', 'parameters', 'weight', 'weights', 'p', 'buffer'],
+  grad: ['grads', 'gradient', 'gradients', 'g'],
+  params: ['param', 'parameters', 'tensors'],
+  name: ['label'],
+  label: ['name'],
+};
+
+const normalize = (key: string) => key.toLowerCase().replace(/[\s_-]/g, '');
+
+/** Optimal-string-alignment distance: edits, with a swap of two neighbours counting as one (`gradOffest`). */
+function editDistance(a: string, b: string): number {
+  const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
   );
-  for (const key of Object.keys(options)) {
-    configAssert(
-      known.includes(key),
-      key,
-      () => `Unknown ${what} option "${key}" (known options: ${known.join(', ')})`,
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, rows[i - 2]![j - 2]! + 1);
+      }
+      rows[i]![j] = best;
+    }
+  }
+  return rows[a.length]![b.length]!;
+}
+
+/** The known name a caller most likely meant by `key`, or undefined when nothing is close. */
+export function nearestName(key: string, known: readonly string[]): string | undefined {
+  const wanted = normalize(key);
+  const exact = known.find((name) => normalize(name) === wanted);
+  if (exact !== undefined) return exact;
+  const aliased = known.find((name) => ALIASES[name]?.includes(wanted));
+  // The distance table is |key| × |name|: a megabyte-long key is nobody's typo.
+  if (aliased !== undefined || wanted.length > 64) return aliased;
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.floor(wanted.length / 3));
+  for (const name of known) {
+    const distance = editDistance(wanted, normalize(name));
+    if (distance <= bestDistance) {
+      best = name;
+      bestDistance = distance - 1;
+    }
+  }
+  return best;
+}
+
+/**
+ * Rejects names nobody reads (most are typos: `weight_decay`, `gradOffest`), saying the nearest valid one.
+ * `what` reads as `Unknown ${what} "key"`; `field` prefixes the error's field (`params[0]` → `params[0].offset`).
+ */
+export function assertKnownKeys(
+  object: unknown,
+  known: readonly string[],
+  what: string,
+  field = '',
+  hint: (key: string) => string | undefined = () => undefined,
+): void {
+  const target = field === '' ? 'options' : field;
+  configAssert(
+    typeof object === 'object' && object !== null && !guardedRead(target, () => Array.isArray(object)),
+    target,
+    () => `Invalid ${target}: ${describe(object)} (expected an object)`,
+  );
+  const keys = guardedRead(target, () => Object.keys(object));
+  for (const key of keys) {
+    if (known.includes(key)) continue;
+    const nearest = nearestName(key, known);
+    const extra = hint(key);
+    throw new OptimizerConfigError(
+      field === '' ? key : `${field}.${key}`,
+      `${field === '' ? 'Unknown' : `${field}: unknown`} ${what} ${describe(key)}` +
+        (nearest === undefined ? '' : `; did you mean "${nearest}"?`) +
+        (extra === undefined ? ` (known: ${known.join(', ')})` : ` (${extra})`),
     );
   }
 }
 
-export function validateLearningRate(lr: unknown, field = 'lr'): number {
+/** Runs `read` on a caller's object, turning a throwing getter or proxy trap into a typed error for `field`. */
+export function guardedRead<T>(field: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof OptimizerConfigError) throw error;
+    throw new OptimizerConfigError(
+      field,
+      `Invalid ${field}: reading it threw (${error instanceof Error ? error.message : describe(error)})`,
+      { cause: error },
+    );
+  }
+}
+
+/** Reads each known key once: getters and proxies see one read, and later code works on a plain copy. */
+export function snapshotKeys<T extends object>(
+  object: T,
+  keys: readonly string[],
+  field: string,
+): Partial<T> {
+  const copy: Record<string, unknown> = {};
+  for (const key of keys) {
+    const value = guardedRead(`${field}.${key}`, () => (object as Record<string, unknown>)[key]);
+    // An explicit undefined means "not given", as in torch: it never replaces a default or an inherited value.
+    if (value !== undefined) copy[key] = value;
+  }
+  return copy as Partial<T>;
+}
+
+/**
+ * The learning rate as the GPU sees it: a finite f32 >= 0. With decoupled weight decay the GPU also forms
+ * lr * weightDecay (per step), so that product must be a finite f32 too.
+ */
+export function validateLearningRate(lr: unknown, field = 'lr', hp?: GroupHyperParameters): number {
   configAssert(
-    typeof lr === 'number' && Number.isFinite(lr) && lr >= 0,
+    typeof lr === 'number' && lr >= 0 && isF32Finite(lr),
     field,
-    () => `Invalid ${field}: ${describe(lr)} (expected a finite number >= 0)`,
+    () => `Invalid ${field}: ${describe(lr)} (expected a finite number >= 0, ${F32_RANGE})`,
   );
-  return lr;
+  if (hp !== undefined && hp.kind !== 'sgd' && hp.decoupledWeightDecay) {
+    const product = Math.fround(lr) * Math.fround(hp.weightDecay);
+    configAssert(
+      isF32Finite(product),
+      field,
+      () =>
+        `Invalid ${field}: ${describe(lr)} (lr * weightDecay = ${product} must be ${F32_RANGE}, ` +
+        `as the GPU computes 1 - lr * weightDecay in f32; weightDecay is ${hp.weightDecay})`,
+    );
+  }
+  return lr === 0 ? 0 : lr;
 }
 
 function nonNegative(value: unknown, field: string): number {
   configAssert(
-    typeof value === 'number' && Number.isFinite(value) && value >= 0,
+    typeof value === 'number' && value >= 0 && isF32Finite(value),
     field,
-    () => `Invalid ${field}: ${describe(value)} (expected a finite number >= 0)`,
+    () => `Invalid ${field}: ${describe(value)} (expected a finite number >= 0, ${F32_RANGE})`,
+  );
+  return value === 0 ? 0 : value;
+}
+
+/**
+ * The loss scale reaches the GPU as the f32 1 / gradScale; a reciprocal that is Infinity, zero or subnormal
+ * (which GPUs may flush to zero) would corrupt every gradient, so both must be normal f32 numbers.
+ */
+export function validateGradScale(value: unknown, field = 'gradScale'): number {
+  configAssert(
+    typeof value === 'number' && value >= F32_MIN_NORMAL && value <= 2 ** 126,
+    field,
+    () =>
+      `Invalid ${field}: ${describe(value)} (expected a number in [2^-126, 2^126], about [1.2e-38, 8.5e37], ` +
+      'so that it and 1 / gradScale are normal f32 numbers)',
   );
   return value;
+}
+
+/** 0 turns clipping off; anything else reaches the GPU as an f32 that must stay normal and finite. */
+export function validateMaxGradNorm(value: unknown, field = 'maxGradNorm'): number {
+  configAssert(
+    typeof value === 'number' && (value === 0 || (value >= F32_MIN_NORMAL && isF32Finite(value))),
+    field,
+    () =>
+      `Invalid ${field}: ${describe(value)} (expected 0, which turns clipping off, or a number in ` +
+      `[2^-126, 3.4028235e38], the normal f32 range)`,
+  );
+  return value === 0 ? 0 : value;
 }
 
 function unitInterval(value: unknown, field: string): number {
@@ -166,7 +321,7 @@ function unitInterval(value: unknown, field: string): number {
     field,
     () => `Invalid ${field}: ${describe(value)} (expected 0 <= ${field} < 1)`,
   );
-  return value;
+  return value === 0 ? 0 : value;
 }
 
 function flag(value: unknown, field: string): boolean {
@@ -196,7 +351,7 @@ function betasFrom(value: unknown): [number, number] {
   return [unitInterval(value[0], 'betas[0]'), unitInterval(value[1], 'betas[1]')];
 }
 
-const RADAM_KEYS = [
+export const RADAM_KEYS = [
   'preset',
   'lr',
   'betas',
@@ -211,7 +366,7 @@ const RADAM_KEYS = [
 ] as const;
 
 export function resolveRAdamOptions(options: RAdamOptions = {}): AdaptiveHyperParameters {
-  assertKnownKeys(options, RADAM_KEYS, 'RAdam');
+  assertKnownKeys(options, RADAM_KEYS, 'RAdam option');
   const presetName = oneOf(
     orDefault(options.preset, 'torch'),
     Object.keys(RADAM_PRESETS) as RAdamPreset[],
@@ -226,7 +381,7 @@ export function resolveRAdamOptions(options: RAdamOptions = {}): AdaptiveHyperPa
     () =>
       `Invalid threshold: ${describe(threshold)} (expected a finite number >= 4: the rectification term is undefined for rho_t < 4)`,
   );
-  return {
+  const hp: AdaptiveHyperParameters = {
     lr: validateLearningRate(orDefault(options.lr, 1e-3)),
     beta1,
     beta2,
@@ -251,14 +406,16 @@ export function resolveRAdamOptions(options: RAdamOptions = {}): AdaptiveHyperPa
     degeneratedToSgd: flag(orDefault(options.degeneratedToSgd, preset.degeneratedToSgd), 'degeneratedToSgd'),
     kind: 'rectified',
   };
+  validateLearningRate(hp.lr, 'lr', hp);
+  return hp;
 }
 
-const ADAM_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'maximize'] as const;
+export const ADAM_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'maximize'] as const;
 
 export function resolveAdamOptions(options: AdamOptions = {}, decoupled: boolean): AdaptiveHyperParameters {
-  assertKnownKeys(options, ADAM_KEYS, decoupled ? 'AdamW' : 'Adam');
+  assertKnownKeys(options, ADAM_KEYS, decoupled ? 'AdamW option' : 'Adam option');
   const [beta1, beta2] = betasFrom(orDefault(options.betas, [0.9, 0.999]));
-  return {
+  const hp: AdaptiveHyperParameters = {
     lr: validateLearningRate(orDefault(options.lr, 1e-3)),
     beta1,
     beta2,
@@ -272,12 +429,14 @@ export function resolveAdamOptions(options: AdamOptions = {}, decoupled: boolean
     degeneratedToSgd: true,
     kind: 'adaptive',
   };
+  validateLearningRate(hp.lr, 'lr', hp);
+  return hp;
 }
 
-const SGD_KEYS = ['lr', 'momentum', 'dampening', 'nesterov', 'weightDecay', 'maximize'] as const;
+export const SGD_KEYS = ['lr', 'momentum', 'dampening', 'nesterov', 'weightDecay', 'maximize'] as const;
 
 export function resolveSgdOptions(options: SgdOptions = {}): SgdHyperParameters {
-  assertKnownKeys(options, SGD_KEYS, 'SGD');
+  assertKnownKeys(options, SGD_KEYS, 'SGD option');
   const momentum = nonNegative(orDefault(options.momentum, 0), 'momentum');
   const dampening = nonNegative(orDefault(options.dampening, 0), 'dampening');
   const nesterov = flag(orDefault(options.nesterov, false), 'nesterov');
@@ -296,4 +455,42 @@ export function resolveSgdOptions(options: SgdOptions = {}): SgdHyperParameters 
     weightDecay: nonNegative(orDefault(options.weightDecay, 0), 'weightDecay'),
     maximize: flag(orDefault(options.maximize, false), 'maximize'),
   };
+}
+
+const EXECUTION_KEYS = [
+  'workgroupSize',
+  'maxStepsPerEncoder',
+  'maxBindingBytes',
+  'stepTableLength',
+  'vectorize',
+  'soloElements',
+  'soloDispatches',
+] as const;
+
+/**
+ * A plain copy of the execution options with unknown names and wrong types rejected; the ranges that depend on
+ * the device's limits are checked at creation.
+ */
+export function checkExecutionOptions(execution: unknown): ExecutionOptions {
+  if (execution === undefined) return {};
+  assertKnownKeys(execution, EXECUTION_KEYS, 'option', 'execution');
+  const copy = snapshotKeys(execution as ExecutionOptions, EXECUTION_KEYS, 'execution');
+  for (const key of ['workgroupSize', 'maxStepsPerEncoder', 'maxBindingBytes', 'stepTableLength'] as const) {
+    const value = copy[key];
+    configAssert(
+      value === undefined || typeof value === 'number',
+      key,
+      () => `Invalid ${key}: ${describe(value)} (expected an integer)`,
+    );
+  }
+  if (copy.vectorize !== undefined) flag(copy.vectorize, 'vectorize');
+  for (const key of ['soloElements', 'soloDispatches'] as const) {
+    const value = copy[key];
+    configAssert(
+      value === undefined || (typeof value === 'number' && Number.isInteger(value) && value >= 0),
+      key,
+      () => `Invalid ${key}: ${describe(value)} (expected an integer >= 0)`,
+    );
+  }
+  return copy;
 }

@@ -30,7 +30,11 @@ async function expectParamsUntouched() {
 
 describe('hyper-parameter validation names the field and the range', () => {
   const cases: [string, RAdamOptions, RegExp][] = [
-    ['negative lr', { lr: -1e-3 }, /Invalid lr: -0\.001 \(expected a finite number >= 0\)/],
+    [
+      'negative lr',
+      { lr: -1e-3 },
+      /Invalid lr: -0\.001 \(expected a finite number >= 0, at most 3\.4028235e38, the largest f32\)/,
+    ],
     ['NaN lr', { lr: Number.NaN }, /Invalid lr: NaN/],
     ['infinite lr', { lr: Number.POSITIVE_INFINITY }, /Invalid lr: Infinity/],
     ['beta1 = 1', { betas: [1, 0.999] }, /Invalid betas\[0\]: 1 \(expected 0 <= betas\[0\] < 1\)/],
