@@ -1,4 +1,4 @@
-import { BufferBindingError, configAssert, OptimizerStateError } from './errors';
+import { BufferBindingError, configAssert, OptimizerConfigError, OptimizerStateError } from './errors';
 import { foldWorkgroups } from './grid';
 import {
   CALL,
@@ -26,11 +26,22 @@ import {
   type StateHeader,
   type TensorStateHeader,
 } from './state';
-import { type GroupHyperParameters, newStepInfo, type StepInfo, stepFactors } from './step-scalars';
+import {
+  type GroupHyperParameters,
+  MAX_STEP_COUNT,
+  newStepInfo,
+  type StepInfo,
+  stepFactors,
+} from './step-scalars';
+
+const F32_MAX = 3.4028234663852886e38;
 
 /** Optimizer-wide options shared by every algorithm. */
 export interface TrainingOptions {
-  /** Multiplies every group's base lr at each step; see `schedules`. @defaultValue constant 1 */
+  /**
+   * Multiplies every group's base lr at each step: called with the number of steps completed before it (0 on the
+   * first step), as torch's LambdaLR and optax call theirs; see `schedules`. @defaultValue constant 1
+   */
   schedule?: LrSchedule;
   /**
    * Check the gradients on the GPU before each step and skip the whole step (params, moments, step counts and
@@ -208,6 +219,7 @@ export class FusedOptimizer {
   readonly #gradStats: boolean;
   readonly #maxGradNorm: number;
   readonly #info = newStepInfo();
+  readonly #windowFactors = new Float64Array(CALL.scheduleWindow);
   readonly #dynamicOffset = new Uint32Array(1);
   readonly #stepsPerEncoder = new WeakMap<GPUCommandEncoder, number>();
   readonly #prepareWorkgroups: number;
@@ -771,13 +783,42 @@ export class FusedOptimizer {
     return ((this.#activeMask[tensor >> 5]! >>> (tensor % 32)) & 1) === 1;
   }
 
-  #scheduleFactor(step: number): number {
-    const factor = this.#schedule(Math.max(1, step));
+  /**
+   * The schedule's factor after `count` completed steps, checked as the GPU will use it: a number that is finite
+   * and >= 0 in f32, whose f32 product with every group's lr (and, with decoupled decay, with its weight decay) is
+   * finite too.
+   */
+  #scheduleFactor(count: number): number {
+    let factor: unknown;
+    try {
+      factor = this.#schedule(count);
+    } catch (error) {
+      const failure = new OptimizerConfigError(
+        'schedule',
+        `Invalid schedule: it threw at count ${count}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      failure.cause = error;
+      throw failure;
+    }
     configAssert(
-      typeof factor === 'number' && Number.isFinite(factor) && factor >= 0,
+      typeof factor === 'number' && factor >= 0 && Number.isFinite(Math.fround(factor)),
       'schedule',
-      () => `Invalid schedule factor ${String(factor)} at step ${step} (expected a finite number >= 0)`,
+      () =>
+        `Invalid schedule factor ${String(factor)} at count ${count} (expected a number >= 0 and finite in f32, ` +
+        `<= ${F32_MAX})`,
     );
+    for (let g = 0; g < this.#groups.length; g++) {
+      const hp = this.#groups[g]!.hp;
+      const lr = Math.fround(Math.fround(hp.lr) * Math.fround(factor));
+      const decay = hp.kind !== 'sgd' && hp.decoupledWeightDecay ? Math.fround(hp.weightDecay) : 0;
+      configAssert(
+        Number.isFinite(lr) && Number.isFinite(Math.fround(lr * decay)),
+        'schedule',
+        () =>
+          `Invalid schedule factor ${factor} at count ${count}: paramGroups[${g}]'s lr ${hp.lr} times it ` +
+          `${decay > 0 ? `(times weightDecay ${hp.weightDecay}) ` : ''}overflows f32 (max ${F32_MAX})`,
+      );
+    }
     return factor;
   }
 
@@ -801,17 +842,20 @@ export class FusedOptimizer {
       );
     }
     const step = this.#completed + 1;
-    const view = this.#callView;
-    // Schedule factors first: a schedule that throws or returns garbage must leave everything unchanged.
-    const window = this.#gradStats ? CALL.scheduleWindow : 1;
-    const scheduleFactor = this.#scheduleFactor(step);
-    for (let k = 0; k < window; k++) {
-      view.setFloat32(
-        (CALL.schedule + k) * 4,
-        k === 0 ? scheduleFactor : this.#scheduleFactor(step - k),
-        true,
+    if (step > MAX_STEP_COUNT) {
+      throw new OptimizerStateError(
+        `${this.name}: step ${step} would pass the largest step count, ${MAX_STEP_COUNT}`,
       );
     }
+    const view = this.#callView;
+    // Schedule factors first: a schedule that throws or returns garbage must leave everything unchanged. The
+    // schedule sees the count of steps completed before this one (torch LambdaLR, optax); with gradient checks
+    // the GPU picks among this step's factor and those of the counts before it (skipped steps lag behind).
+    const window = this.#gradStats ? CALL.scheduleWindow : 1;
+    const factors = this.#windowFactors;
+    for (let k = 0; k < window; k++) factors[k] = this.#scheduleFactor(Math.max(step - 1 - k, 0));
+    for (let k = 0; k < window; k++) view.setFloat32((CALL.schedule + k) * 4, factors[k]!, true);
+    const scheduleFactor = factors[0]!;
     this.#stepsPerEncoder.set(encoder, recorded + 1);
 
     view.setFloat32(CALL.invScale * 4, 1 / this.#gradScale, true);
