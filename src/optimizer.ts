@@ -24,6 +24,7 @@ import {
   STATE_FORMAT,
   STATE_FORMAT_VERSION,
   type StateHeader,
+  stateHeaderProblem,
   type TensorStateHeader,
 } from './state';
 import {
@@ -1003,8 +1004,10 @@ export class FusedOptimizer {
 
   /**
    * Restores a snapshot from stateDict() (or converted from torch/tfjs). Everything is checked first — format,
-   * version, optimizer kind, tensor count and lengths, group layout, payload bounds — and a mismatch throws an
-   * OptimizerStateError with nothing changed. Then moments, step counts and group learning rates are written
+   * version, optimizer kind (`header.optimizer` must be this optimizer's name), tensor count and lengths, group
+   * layout, payload bounds, step counts (integers in 0..MAX_STEP_COUNT, none ahead of `header.step`), group
+   * learning rates, moments (finite; exp_avg_sq >= 0) — and a mismatch throws an OptimizerStateError naming the
+   * field, with nothing changed. Then moments, step counts and group learning rates are written
    * (queue writes, ordered before the next submitted step).
    */
   loadStateDict(state: OptimizerState): void {
@@ -1012,55 +1015,45 @@ export class FusedOptimizer {
     const fail = (why: string): never => {
       throw new OptimizerStateError(`${this.name}.loadStateDict: ${why}; nothing was changed`);
     };
-    const header = state?.header;
-    const payload = state?.payload;
-    if (!header || typeof header !== 'object') fail('the state has no header');
-    if (!(payload instanceof Float32Array)) fail('the payload is not a Float32Array');
-    if (header.format !== STATE_FORMAT)
-      fail(`format is ${JSON.stringify(header.format)}, expected "${STATE_FORMAT}"`);
-    if (header.version !== STATE_FORMAT_VERSION)
-      fail(`version ${header.version} is not supported (expected ${STATE_FORMAT_VERSION})`);
+    if (typeof state !== 'object' || state === null) return fail(`the state is ${String(state)}`);
+    const { header, payload } = state;
+    if (!(payload instanceof Float32Array)) return fail('the payload is not a Float32Array');
+    const problem = stateHeaderProblem(header, payload.length);
+    if (problem !== undefined) return fail(problem);
+    if (header.optimizer !== this.name)
+      fail(`it is a state of ${JSON.stringify(header.optimizer)}, this optimizer is ${this.name}`);
     const hasSecond = this.#expAvgSqPages.length > 0;
-    if (!Array.isArray(header.tensors) || header.tensors.length !== this.tensorCount) {
-      fail(`it holds ${header.tensors?.length} tensors, this optimizer has ${this.tensorCount}`);
+    if (header.tensors.length !== this.tensorCount) {
+      fail(`it holds ${header.tensors.length} tensors, this optimizer has ${this.tensorCount}`);
     }
-    if (!Array.isArray(header.paramGroups) || header.paramGroups.length !== this.paramGroups.length) {
-      fail(
-        `it holds ${header.paramGroups?.length} param groups, this optimizer has ${this.paramGroups.length}`,
-      );
+    if (header.paramGroups.length !== this.paramGroups.length) {
+      fail(`it holds ${header.paramGroups.length} param groups, this optimizer has ${this.paramGroups.length}`);
     }
     header.paramGroups.forEach((group, g) => {
       const mine = this.paramGroups[g]!.tensors;
-      if (!Array.isArray(group.params) || group.params.join() !== mine.join()) {
+      if (group.params.length !== mine.length || group.params.some((tensor, k) => tensor !== mine[k])) {
         fail(`paramGroups[${g}] holds tensors [${group.params}], this optimizer's holds [${mine.join()}]`);
       }
-      if (typeof group.lr !== 'number' || !Number.isFinite(group.lr) || group.lr < 0)
-        fail(`paramGroups[${g}].lr is ${group.lr}`);
     });
-    const validStep = (step: unknown) =>
-      Number.isInteger(step) && (step as number) >= 0 && (step as number) < 2 ** 32;
-    if (!validStep(header.step)) fail(`step ${header.step} is not an integer in [0, 2^32)`);
     header.tensors.forEach((t, i) => {
       const mine = this.#tensors[i]!;
-      if (t.length !== mine.length)
-        fail(`tensors[${i}] (${t.name}) has length ${t.length}, ${mine.name} has ${mine.length}`);
-      if (!validStep(t.step)) fail(`tensors[${i}].step ${t.step} is not an integer in [0, 2^32)`);
-      const ranges: [string, number | undefined][] = [
-        ['exp_avg', t.exp_avg],
-        ['exp_avg_sq', t.exp_avg_sq],
-      ];
+      const field = `tensors[${i}] (${t.name})`;
+      if (t.length !== mine.length) fail(`${field} has length ${t.length}, ${mine.name} has ${mine.length}`);
       if (hasSecond !== (t.exp_avg_sq !== undefined)) {
         fail(
-          `tensors[${i}] ${hasSecond ? 'lacks' : 'has'} exp_avg_sq, which ${this.name} ${hasSecond ? 'needs' : 'does not keep'}`,
+          `${field} ${hasSecond ? 'lacks' : 'has'} exp_avg_sq, which ${this.name} ${hasSecond ? 'needs' : 'does not keep'}`,
         );
       }
-      for (const [key, start] of ranges) {
-        if (start === undefined) continue;
-        if (!Number.isInteger(start) || start < 0 || start + t.length > payload.length) {
-          fail(
-            `tensors[${i}].${key} range [${start}, ${start + t.length}) is outside the payload of ${payload.length}`,
-          );
-        }
+      // Moments this optimizer can produce from finite gradients: NaN/Inf would poison every later step.
+      for (let k = 0; k < t.length; k++) {
+        const m = payload[t.exp_avg + k]!;
+        if (!Number.isFinite(m)) fail(`${field}.exp_avg[${k}] is ${m} (expected a finite number)`);
+      }
+      if (t.exp_avg_sq === undefined) return;
+      for (let k = 0; k < t.length; k++) {
+        const v = payload[t.exp_avg_sq + k]!;
+        if (!(v >= 0) || v === Number.POSITIVE_INFINITY)
+          fail(`${field}.exp_avg_sq[${k}] is ${v} (expected a finite number >= 0)`);
       }
     });
 
