@@ -50,7 +50,13 @@ export interface TrainingOptions {
    * @defaultValue false
    */
   skipNonFinite?: boolean;
-  /** Clip gradients to this global L2 norm (torch clip_grad_norm_), computed on the GPU; 0 = off. @defaultValue 0 */
+  /**
+   * Clip gradients to this global L2 norm (torch clip_grad_norm_), computed on the GPU; 0 = off. A non-finite
+   * gradient makes the norm non-finite, and then the whole step is skipped as with skipNonFinite (even when that
+   * is false): torch's clip_grad_norm_ would scale every gradient by NaN, turning every parameter into NaN, or
+   * raise with error_if_nonfinite=True; torch's AMP recipe (GradScaler.unscale_, clip, scaler.step) skips.
+   * @defaultValue 0
+   */
   maxGradNorm?: number;
   /** Gradients arrive multiplied by this loss scale; they are divided by it inside the step. @defaultValue 1 */
   gradScale?: number;
@@ -96,7 +102,7 @@ export interface ParamGroupHandle {
 
 /** What a stats readback found: see FusedOptimizer.readGradStats(). */
 export interface GradStats {
-  /** Whether the last step saw a non-finite gradient (and was skipped). Only with skipNonFinite. */
+  /** Whether the last step saw a non-finite gradient (and was skipped). Only with skipNonFinite or maxGradNorm. */
   nonFinite: boolean;
   /** Global L2 norm of the unscaled gradients of the last step (NaN/Inf when non-finite). Needs skipNonFinite or maxGradNorm. */
   gradNorm: number;
