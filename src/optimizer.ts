@@ -29,6 +29,7 @@ import {
 } from './state';
 import {
   type GroupHyperParameters,
+  largestStepFactor,
   MAX_STEP_COUNT,
   newStepInfo,
   type StepInfo,
@@ -36,6 +37,12 @@ import {
 } from './step-scalars';
 
 const F32_MAX = 3.4028234663852886e38;
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'object' && value !== null) return Object.prototype.toString.call(value);
+  return String(value);
+}
 
 /** Optimizer-wide options shared by every algorithm. */
 export interface TrainingOptions {
@@ -811,19 +818,26 @@ export class FusedOptimizer {
       typeof factor === 'number' && factor >= 0 && Number.isFinite(Math.fround(factor)),
       'schedule',
       () =>
-        `Invalid schedule factor ${String(factor)} at count ${count} (expected a number >= 0 and finite in f32, ` +
-        `<= ${F32_MAX})`,
+        `Invalid schedule factor ${describeValue(factor)} at count ${count} (expected a number >= 0 and finite ` +
+        `in f32, <= ${F32_MAX})`,
     );
     for (let g = 0; g < this.#groups.length; g++) {
       const hp = this.#groups[g]!.hp;
+      // The products the GPU forms in f32 from this lr: lr·factor, times 1/bc1 (largest at step 1), times the
+      // decoupled weight decay. Any that overflows would turn parameters into ±Infinity.
       const lr = Math.fround(Math.fround(hp.lr) * Math.fround(factor));
       const decay = hp.kind !== 'sgd' && hp.decoupledWeightDecay ? Math.fround(hp.weightDecay) : 0;
-      configAssert(
-        Number.isFinite(lr) && Number.isFinite(Math.fround(lr * decay)),
-        'schedule',
-        () =>
-          `Invalid schedule factor ${factor} at count ${count}: paramGroups[${g}]'s lr ${hp.lr} times it ` +
-          `${decay > 0 ? `(times weightDecay ${hp.weightDecay}) ` : ''}overflows f32 (max ${F32_MAX})`,
+      const bound = Math.fround(largestStepFactor(hp));
+      const fits = (scaled: number) =>
+        Number.isFinite(Math.fround(scaled * bound)) && Number.isFinite(Math.fround(scaled * decay));
+      if (fits(lr)) continue;
+      const lrAlone = fits(Math.fround(hp.lr));
+      throw new OptimizerConfigError(
+        lrAlone ? 'schedule' : this.#groups.length > 1 ? `paramGroups[${g}].lr` : 'lr',
+        `Invalid ${lrAlone ? `schedule factor ${factor} at count ${count}` : `lr ${hp.lr}`}: ` +
+          `paramGroups[${g}]'s lr ${hp.lr} × schedule factor ${factor}` +
+          `${bound !== 1 ? ` × 1/(1 - beta1) ${bound}` : ''}${decay > 0 ? ` (or × weightDecay ${hp.weightDecay})` : ''} ` +
+          `overflows f32 (max ${F32_MAX})`,
       );
     }
     return factor;
@@ -1018,14 +1032,14 @@ export class FusedOptimizer {
    */
   loadStateDict(state: OptimizerState): void {
     this.#assertUsable();
-    const fail = (why: string): never => {
+    const fail: (why: string) => never = (why) => {
       throw new OptimizerStateError(`${this.name}.loadStateDict: ${why}; nothing was changed`);
     };
-    if (typeof state !== 'object' || state === null) return fail(`the state is ${String(state)}`);
+    if (typeof state !== 'object' || state === null) fail(`the state is ${String(state)}`);
     const { header, payload } = state;
-    if (!(payload instanceof Float32Array)) return fail('the payload is not a Float32Array');
+    if (!(payload instanceof Float32Array)) fail('the payload is not a Float32Array');
     const problem = stateHeaderProblem(header, payload.length);
-    if (problem !== undefined) return fail(problem);
+    if (problem !== undefined) fail(problem);
     if (header.optimizer !== this.name)
       fail(`it is a state of ${JSON.stringify(header.optimizer)}, this optimizer is ${this.name}`);
     const hasSecond = this.#expAvgSqPages.length > 0;
@@ -1033,7 +1047,9 @@ export class FusedOptimizer {
       fail(`it holds ${header.tensors.length} tensors, this optimizer has ${this.tensorCount}`);
     }
     if (header.paramGroups.length !== this.paramGroups.length) {
-      fail(`it holds ${header.paramGroups.length} param groups, this optimizer has ${this.paramGroups.length}`);
+      fail(
+        `it holds ${header.paramGroups.length} param groups, this optimizer has ${this.paramGroups.length}`,
+      );
     }
     header.paramGroups.forEach((group, g) => {
       const mine = this.paramGroups[g]!.tensors;

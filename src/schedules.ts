@@ -10,11 +10,13 @@ import { configAssert } from './errors';
  */
 export type LrSchedule = (count: number) => number;
 
+const describe = (value: unknown) => (typeof value === 'string' ? JSON.stringify(value) : String(value));
+
 function positiveInteger(value: number, field: string): number {
   configAssert(
     Number.isInteger(value) && value > 0,
     field,
-    () => `Invalid ${field}: ${value} (expected an integer > 0)`,
+    () => `Invalid ${field}: ${describe(value)} (expected an integer > 0)`,
   );
   return value;
 }
@@ -23,7 +25,7 @@ function fraction(value: number, field: string): number {
   configAssert(
     typeof value === 'number' && value >= 0 && value <= 1,
     field,
-    () => `Invalid ${field}: ${value} (expected 0 <= ${field} <= 1)`,
+    () => `Invalid ${field}: ${describe(value)} (expected 0 <= ${field} <= 1)`,
   );
   return value;
 }
@@ -123,12 +125,12 @@ export function tfaRectifiedAdamSchedule(options: {
   configAssert(
     typeof options.lr === 'number' && options.lr > 0 && Number.isFinite(options.lr),
     'lr',
-    () => `Invalid lr: ${options.lr} (expected a finite number > 0)`,
+    () => `Invalid lr: ${describe(options.lr)} (expected a finite number > 0)`,
   );
   configAssert(
     typeof minLr === 'number' && minLr >= 0 && Number.isFinite(minLr),
     'minLr',
-    () => `Invalid minLr: ${minLr} (expected a finite number >= 0)`,
+    () => `Invalid minLr: ${describe(minLr)} (expected a finite number >= 0)`,
   );
   const lr = options.lr;
   const warmupSteps = totalSteps * proportion;

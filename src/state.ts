@@ -62,7 +62,8 @@ export function stateHeaderProblem(header: unknown, payloadLength: number): stri
     return `format is ${describe(header.format)}, expected ${JSON.stringify(STATE_FORMAT)}`;
   if (header.version !== STATE_FORMAT_VERSION)
     return `version ${describe(header.version)} is not supported (expected ${STATE_FORMAT_VERSION})`;
-  if (typeof header.optimizer !== 'string') return `optimizer is ${describe(header.optimizer)}, expected a name`;
+  if (typeof header.optimizer !== 'string')
+    return `optimizer is ${describe(header.optimizer)}, expected a name`;
   if (!isStepCount(header.step))
     return `step ${describe(header.step)} is not an integer in [0, ${MAX_STEP_COUNT}]`;
   const { paramGroups, tensors } = header;
@@ -84,13 +85,18 @@ export function stateHeaderProblem(header: unknown, payloadLength: number): stri
     const field = `tensors[${i}] (${name})`;
     if (!Number.isInteger(length) || (length as number) < 0)
       return `${field}.length is ${describe(length)}, expected an integer >= 0`;
-    if (!isStepCount(step)) return `${field}.step ${describe(step)} is not an integer in [0, ${MAX_STEP_COUNT}]`;
+    if (!isStepCount(step))
+      return `${field}.step ${describe(step)} is not an integer in [0, ${MAX_STEP_COUNT}]`;
     if (step > header.step)
       return `${field}.step ${step} is ahead of the optimizer's step ${header.step}, which counts every step`;
     for (const key of ['exp_avg', 'exp_avg_sq'] as const) {
       const start = tensor[key];
       if (start === undefined && key === 'exp_avg_sq') continue;
-      if (!Number.isInteger(start) || (start as number) < 0 || (start as number) + (length as number) > payloadLength) {
+      if (
+        !Number.isInteger(start) ||
+        (start as number) < 0 ||
+        (start as number) + (length as number) > payloadLength
+      ) {
         return `${field}.${key} range [${describe(start)}, ${describe(start)} + ${length}) is outside the payload of ${payloadLength}`;
       }
     }
@@ -98,7 +104,11 @@ export function stateHeaderProblem(header: unknown, payloadLength: number): stri
   return undefined;
 }
 
-function assertStateHeader(header: unknown, payloadLength: number, what: string): asserts header is StateHeader {
+function assertStateHeader(
+  header: unknown,
+  payloadLength: number,
+  what: string,
+): asserts header is StateHeader {
   const problem = stateHeaderProblem(header, payloadLength);
   if (problem !== undefined) throw new OptimizerStateError(`${what}: ${problem}`);
 }
@@ -144,11 +154,16 @@ export function deserializeState(bytes: ArrayBufferLike | ArrayBufferView): Opti
     buffer = bytes.buffer;
     start = bytes.byteOffset;
     byteLength = bytes.byteLength;
-  } else if (bytes instanceof ArrayBuffer || Object.prototype.toString.call(bytes) === '[object SharedArrayBuffer]') {
+  } else if (
+    bytes instanceof ArrayBuffer ||
+    Object.prototype.toString.call(bytes) === '[object SharedArrayBuffer]'
+  ) {
     buffer = bytes;
     byteLength = buffer.byteLength;
   } else {
-    return fail(`expected an ArrayBuffer or a view of one (Uint8Array, Buffer, DataView), got ${describe(bytes)}`);
+    return fail(
+      `expected an ArrayBuffer or a view of one (Uint8Array, Buffer, DataView), got ${describe(bytes)}`,
+    );
   }
   if (byteLength < 8) fail(`${byteLength} bytes is too short`);
   const view = new DataView(buffer, start, byteLength);
@@ -240,7 +255,8 @@ export function fromTfjsWeights(
       }
       for (let k = 0; k < t.length; k++) {
         const value = values[k];
-        if (typeof value !== 'number') fail(`weights[${base + i}][${k}] is ${describe(value)}, expected a number`);
+        if (typeof value !== 'number')
+          fail(`weights[${base + i}][${k}] is ${describe(value)}, expected a number`);
         payload[offset + k] = value;
       }
       if (which === 0) out[i]!.exp_avg = offset;

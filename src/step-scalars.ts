@@ -141,6 +141,14 @@ export function firstAdaptiveStep(hp: AdaptiveHyperParameters): number {
   return adaptive;
 }
 
+/**
+ * The largest lr-free factor the GPU multiplies a group's learning rate by: 1/bc1 at step 1, 1/(1 - beta1)
+ * (RAdam's momentum branch; the adaptive factor r·sqrt(bc2)/bc1 is smaller), 1 for SGD.
+ */
+export function largestStepFactor(hp: GroupHyperParameters): number {
+  return hp.kind === 'sgd' ? 1 : 1 / (1 - hp.beta1);
+}
+
 /** What a step did, for logging and tests; `rhoT` and `rect` are RAdam's (NaN otherwise). */
 export interface StepInfo {
   /** 1-based optimizer step (calls of step() minus steps known to be skipped). */

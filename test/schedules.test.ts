@@ -270,7 +270,7 @@ describe('schedule values the GPU cannot use are rejected at step(), before anyt
       'a string',
       { lr: 1e-3 },
       (c) => (c === 2 ? ('0.5' as unknown as number) : 1),
-      /Invalid schedule factor 0\.5/,
+      /Invalid schedule factor "0\.5"/,
     ],
     [
       'undefined',
@@ -282,13 +282,20 @@ describe('schedule values the GPU cannot use are rejected at step(), before anyt
       '1e38 times lr 10',
       { lr: 10 },
       (c) => (c === 2 ? 1e38 : 1),
-      /paramGroups\[0\]'s lr 10 times it overflows f32/,
+      /paramGroups\[0\]'s lr 10 × schedule factor 1e\+38 × 1\/\(1 - beta1\) 10 overflows f32/,
     ],
     [
       '1e20 times lr 1 times decoupled weightDecay 1e20',
       { lr: 1, weightDecay: 1e20, decoupledWeightDecay: true },
       (c) => (c === 2 ? 1e20 : 1),
-      /times it \(times weightDecay 100000000000000000000\) overflows f32/,
+      /\(or × weightDecay 100000000000000000000\) overflows f32/,
+    ],
+    [
+      // lr · factor = 3e38 fits f32, but the first steps' 1/bc1 = 1/(1 - beta1) = 10 on top of it does not.
+      '3e37 times lr 10 times 1/(1 - beta1)',
+      { lr: 10 },
+      (c) => (c === 2 ? 3e37 : 1),
+      /lr 10 × schedule factor 3e\+37 × 1\/\(1 - beta1\) 10 overflows f32/,
     ],
     ['a schedule that throws', { lr: 1e-3 }, thrower, /threw at count 2: no factor for count 2/],
   ];
@@ -315,6 +322,25 @@ describe('schedule values the GPU cannot use are rejected at step(), before anyt
       optimizer.destroy();
       model.destroy();
     }
+  });
+
+  it('an lr the first steps would overflow in f32 (lr × 1/(1 - beta1)) is an lr error at the latest at step()', async () => {
+    const model = packedModel(device, [4], 65);
+    let optimizer: FusedOptimizer | undefined;
+    try {
+      optimizer = await createRAdam(device, model.specs, { lr: 1e38 });
+    } catch (error) {
+      // Rejecting it at creation is as good.
+      expect(error).toBeInstanceOf(OptimizerConfigError);
+    }
+    if (optimizer) {
+      const before = await paramsAndMoments(model, optimizer);
+      expect(() => optimizer.stepAndSubmit()).toThrow(OptimizerConfigError);
+      expect(() => optimizer.stepAndSubmit()).toThrow(/Invalid lr 1e\+38/);
+      expect(await paramsAndMoments(model, optimizer)).toBe(before);
+      optimizer.destroy();
+    }
+    model.destroy();
   });
 
   it('a schedule error keeps the cause', async () => {
