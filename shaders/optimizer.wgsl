@@ -11,7 +11,8 @@
 // big tensor. Every global has its own binding number; each entry point's layout lists just the ones it uses.
 // Everything that depends only on the step count and the hyper-parameters (bias corrections, RAdam's rho_t and
 // rectification, the branch) comes from a float64 table computed on the host; only steps beyond that table are
-// computed here in f32. The same kernel serves RAdam, Adam, AdamW and SGD-momentum. `Element` is f32 or vec4<f32>.
+// computed here in f32, with the branch still decided by the host (`firstAdaptiveStep`). The same kernel serves
+// RAdam, Adam, AdamW and SGD-momentum. `Element` is f32 or vec4<f32>.
 
 // SGD keeps no second moment: with this off, expAvgSq is never read or written and the host binds a placeholder.
 override HAS_SECOND_MOMENT: bool = true;
@@ -30,7 +31,6 @@ const KIND_SGD: u32 = 2u;
 
 const FLAG_MAXIMIZE: u32 = 1u;
 const FLAG_DECOUPLED: u32 = 2u;
-const FLAG_INCLUSIVE_THRESHOLD: u32 = 4u;
 const FLAG_EPS_CORRECTED: u32 = 8u;
 const FLAG_DEGENERATED_TO_SGD: u32 = 16u;
 const FLAG_NESTEROV: u32 = 32u;
@@ -68,14 +68,14 @@ struct GroupConfig {
   oneMinusBeta2: f32,
   eps: f32,
   weightDecay: f32,
-  threshold: f32,
+  rhoOffset: f32,          // rho_inf - 2 / negLnBeta2, from float64
   rhoInf: f32,
-  log2Beta1: f32,
-  log2Beta2: f32,
+  negLnBeta1: f32,         // -ln(beta), capped at 1e4 for beta = 0
+  negLnBeta2: f32,
   tableStart: u32,         // index of step 1's entry in `stepTable`
   tableLength: u32,        // steps covered by the table; later steps are computed in f32
+  firstAdaptiveStep: u32,  // RAdam takes the adaptive branch from this step on (float64 decision; u32 max: never)
   _pad0: u32,
-  _pad1: u32,
 }
 
 // The lr-free part of step t for one group, from the float64 table or computed in f32.
@@ -148,21 +148,46 @@ fn tensorIsActive(tensor: u32) -> bool {
   return (maskWord & (1u << (tensor % 32u))) != 0u;
 }
 
+// 1 - e^-u for u >= 0. `1.0 - exp(-u)` alone loses most digits for small u (beta close to 1, where
+// 1 - beta^t is small for thousands of steps), so small u take the Taylor series in nested form.
+fn oneMinusExpNeg(u: f32) -> f32 {
+  if (u >= 0.5) {
+    return 1.0 - exp(-u);
+  }
+  var sum = 1.0;
+  for (var k = 10.0; k >= 2.0; k = k - 1.0) {
+    sum = 1.0 - u / k * sum;
+  }
+  return u * sum;
+}
+
+// rho_t for t past the table. rho_inf - 2t e^-u / (1 - e^-u) cancels badly while rho_t is far below rho_inf
+// (small u = t * -ln(beta2)); there rho_t = 2t * (1/u - 1/(e^u - 1)) + (rho_inf - 2 / -ln(beta2)), whose
+// bracket is the series 1/2 - u/12 + u^3/720 - u^5/30240 + u^7/1209600 - u^9/47900160 (error < 1e-9 for u < 1).
+fn rectificationLengthAt(config: GroupConfig, tf: f32, u: f32, bc2: f32) -> f32 {
+  if (u >= 1.0) {
+    return config.rhoInf - 2.0 * tf * exp(-u) / bc2;
+  }
+  let u2 = u * u;
+  let bracket = 0.5 - u * (1.0 / 12.0 - u2 * (1.0 / 720.0 - u2 * (1.0 / 30240.0 - u2 * (1.0 / 1209600.0 - u2 / 47900160.0))));
+  return 2.0 * tf * bracket + config.rhoOffset;
+}
+
 fn computedFactors(config: GroupConfig, t: u32) -> StepFactors {
   let tf = f32(t);
-  let bc1 = 1.0 - exp2(tf * config.log2Beta1);
-  let beta2PowT = exp2(tf * config.log2Beta2);
-  let bc2 = 1.0 - beta2PowT;
+  let bc1 = oneMinusExpNeg(tf * config.negLnBeta1);
+  let u2 = tf * config.negLnBeta2;
+  let bc2 = oneMinusExpNeg(u2);
   var factors = StepFactors(BRANCH_ADAPTIVE, sqrt(bc2) / bc1, 1.0 / bc1, config.eps);
   if ((config.flags & FLAG_EPS_CORRECTED) != 0u) {
     factors.denomEps = config.eps * sqrt(bc2);
   }
   if (config.kind == KIND_RECTIFIED) {
-    let rhoT = config.rhoInf - 2.0 * tf * beta2PowT / bc2;
-    let inclusive = (config.flags & FLAG_INCLUSIVE_THRESHOLD) != 0u;
-    let adaptive = select(rhoT > config.threshold, rhoT >= config.threshold, inclusive);
-    if (adaptive) {
-      let rect = sqrt((rhoT - 4.0) * (rhoT - 2.0) * config.rhoInf / ((config.rhoInf - 4.0) * (config.rhoInf - 2.0) * rhoT));
+    // rho_t grows with t, so the host's float64 crossing decides the branch exactly, whatever f32 would say.
+    if (t >= config.firstAdaptiveStep) {
+      let rhoT = rectificationLengthAt(config, tf, u2, bc2);
+      // With a threshold of 4, f32 may round rho_t just below 4 where float64 is just above: r_t is ~0 there.
+      let rect = sqrt(max(rhoT - 4.0, 0.0) * (rhoT - 2.0) * config.rhoInf / ((config.rhoInf - 4.0) * (config.rhoInf - 2.0) * rhoT));
       factors.adaptiveFactor = rect * factors.adaptiveFactor;
     } else {
       factors.branch = select(BRANCH_NONE, BRANCH_MOMENTUM, (config.flags & FLAG_DEGENERATED_TO_SGD) != 0u);

@@ -1,6 +1,12 @@
 // Byte layouts of the structs that the host writes for shaders/optimizer.wgsl, next to the WGSL they mirror.
 // Every member is a 4-byte scalar, so offsets are dense; struct sizes are multiples of 16.
-import { BRANCH_CODE, type GroupHyperParameters, stepFactors } from './step-scalars';
+import {
+  BRANCH_CODE,
+  firstAdaptiveStep,
+  type GroupHyperParameters,
+  rectificationLength,
+  stepFactors,
+} from './step-scalars';
 
 /** struct StepScalars: 12 words, written by the prepare pass, read by the step pass. */
 export const STEP_SCALARS_BYTES = 48;
@@ -43,16 +49,16 @@ export function callWords(groups: number, tensors: number): number {
 }
 
 const KIND_CODE = { rectified: 0, adaptive: 1, sgd: 2 } as const;
-const FLAG = { maximize: 1, decoupled: 2, inclusive: 4, epsCorrected: 8, degeneratedToSgd: 16, nesterov: 32 };
+const FLAG = { maximize: 1, decoupled: 2, epsCorrected: 8, degeneratedToSgd: 16, nesterov: 32 };
 
 /**
- * struct GroupConfig { kind, flags: u32, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, weightDecay, threshold,
- *   rhoInf, log2Beta1, log2Beta2: f32, tableStart, tableLength, _pad0, _pad1: u32 }  (64 bytes)
+ * struct GroupConfig { kind, flags: u32, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, weightDecay, rhoOffset,
+ *   rhoInf, negLnBeta1, negLnBeta2: f32, tableStart, tableLength, firstAdaptiveStep, _pad0: u32 }  (64 bytes)
  */
 export const GROUP_CONFIG_WORDS = 16;
 
-// log2(0) is -Infinity; a large finite slope keeps exp2(t * slope) at exactly 0 without relying on infinities.
-const log2OrFloor = (beta: number) => Math.max(Math.log2(beta), -1e4);
+// -ln(0) is Infinity; a large finite rate keeps exp(-t * rate) at exactly 0 without relying on infinities.
+const negLnOrCeiling = (beta: number) => Math.min(-Math.log(beta), 1e4);
 
 export function packGroupConfig(
   hp: GroupHyperParameters,
@@ -76,7 +82,6 @@ export function packGroupConfig(
     f32(7, hp.weightDecay);
   } else {
     flags |= hp.decoupledWeightDecay ? FLAG.decoupled : 0;
-    flags |= hp.thresholdComparison === '>=' ? FLAG.inclusive : 0;
     flags |= hp.epsMode === 'corrected' ? FLAG.epsCorrected : 0;
     flags |= hp.degeneratedToSgd ? FLAG.degeneratedToSgd : 0;
     f32(2, hp.beta1);
@@ -85,10 +90,15 @@ export function packGroupConfig(
     f32(5, 1 - hp.beta2);
     f32(6, hp.eps);
     f32(7, hp.weightDecay);
-    f32(8, hp.threshold);
-    f32(9, 2 / (1 - hp.beta2) - 1);
-    f32(10, log2OrFloor(hp.beta1));
-    f32(11, log2OrFloor(hp.beta2));
+    const { rhoInf } = rectificationLength(hp.beta2, 1);
+    const negLnBeta2 = negLnOrCeiling(hp.beta2);
+    // rho_t = 2t * (1/u - 1/(e^u - 1)) + rhoOffset with u = t * negLnBeta2: the form without cancellation
+    // while u is small (see computedFactors in optimizer.wgsl).
+    f32(8, rhoInf - 2 / negLnBeta2);
+    f32(9, rhoInf);
+    f32(10, negLnOrCeiling(hp.beta1));
+    f32(11, negLnBeta2);
+    u32(14, firstAdaptiveStep(hp));
   }
   u32(1, flags);
   u32(12, tableStart);

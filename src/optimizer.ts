@@ -1,4 +1,10 @@
-import { BufferBindingError, configAssert, describeValue, OptimizerStateError } from './errors';
+import {
+  BufferBindingError,
+  configAssert,
+  describeValue,
+  OptimizerConfigError,
+  OptimizerStateError,
+} from './errors';
 import { foldWorkgroups } from './grid';
 import {
   CALL,
@@ -24,14 +30,27 @@ import {
   STATE_FORMAT,
   STATE_FORMAT_VERSION,
   type StateHeader,
+  stateHeaderProblem,
   type TensorStateHeader,
 } from './state';
-import { type GroupHyperParameters, newStepInfo, type StepInfo, stepFactors } from './step-scalars';
+import {
+  type GroupHyperParameters,
+  largestStepFactor,
+  MAX_STEP_COUNT,
+  newStepInfo,
+  type StepInfo,
+  stepFactors,
+} from './step-scalars';
 import { lockReadOnlyFields, readOnlyView } from './views';
+
+const F32_MAX = 3.4028234663852886e38;
 
 /** Optimizer-wide options shared by every algorithm. */
 export interface TrainingOptions {
-  /** Multiplies every group's base lr at each step; see `schedules`. @defaultValue constant 1 */
+  /**
+   * Multiplies every group's base lr at each step: called with the number of steps completed before it (0 on the
+   * first step), as torch's LambdaLR and optax call theirs; see `schedules`. @defaultValue constant 1
+   */
   schedule?: LrSchedule | undefined;
   /**
    * Check the gradients on the GPU before each step and skip the whole step (params, moments, step counts and
@@ -39,7 +58,13 @@ export interface TrainingOptions {
    * @defaultValue false
    */
   skipNonFinite?: boolean | undefined;
-  /** Clip gradients to this global L2 norm (torch clip_grad_norm_), computed on the GPU; 0 = off. @defaultValue 0 */
+  /**
+   * Clip gradients to this global L2 norm (torch clip_grad_norm_), computed on the GPU; 0 = off. A non-finite
+   * gradient makes the norm non-finite, and then the whole step is skipped as with skipNonFinite (even when that
+   * is false): torch's clip_grad_norm_ would scale every gradient by NaN, turning every parameter into NaN, or
+   * raise with error_if_nonfinite=True; torch's AMP recipe (GradScaler.unscale_, clip, scaler.step) skips.
+   * @defaultValue 0
+   */
   maxGradNorm?: number | undefined;
   /** Gradients arrive multiplied by this loss scale; they are divided by it inside the step. @defaultValue 1 */
   gradScale?: number | undefined;
@@ -90,7 +115,7 @@ export interface ParamGroupHandle {
 
 /** What a stats readback found: see FusedOptimizer.readGradStats(). */
 export interface GradStats {
-  /** Whether the last step saw a non-finite gradient (and was skipped). Only with skipNonFinite. */
+  /** Whether the last step saw a non-finite gradient (and was skipped). Only with skipNonFinite or maxGradNorm. */
   nonFinite: boolean;
   /** Global L2 norm of the unscaled gradients of the last step (NaN/Inf when non-finite). Needs skipNonFinite or maxGradNorm. */
   gradNorm: number;
@@ -215,6 +240,7 @@ export class FusedOptimizer {
   readonly #gradStats: boolean;
   readonly #maxGradNorm: number;
   readonly #info = newStepInfo();
+  readonly #windowFactors = new Float64Array(CALL.scheduleWindow);
   readonly #dynamicOffset = new Uint32Array(1);
   readonly #stepsPerEncoder = new WeakMap<GPUCommandEncoder, number>();
   readonly #prepareWorkgroups: number;
@@ -797,13 +823,49 @@ export class FusedOptimizer {
     );
   }
 
-  #scheduleFactor(step: number): number {
-    const factor = this.#schedule(Math.max(1, step));
+  /**
+   * The schedule's factor after `count` completed steps, checked as the GPU will use it: a number that is finite
+   * and >= 0 in f32, whose f32 product with every group's lr (and, with decoupled decay, with its weight decay) is
+   * finite too.
+   */
+  #scheduleFactor(count: number): number {
+    let factor: unknown;
+    try {
+      factor = this.#schedule(count);
+    } catch (error) {
+      const failure = new OptimizerConfigError(
+        'schedule',
+        `Invalid schedule: it threw at count ${count}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      failure.cause = error;
+      throw failure;
+    }
     configAssert(
-      typeof factor === 'number' && Number.isFinite(factor) && factor >= 0,
+      typeof factor === 'number' && factor >= 0 && Number.isFinite(Math.fround(factor)),
       'schedule',
-      () => `Invalid schedule factor ${String(factor)} at step ${step} (expected a finite number >= 0)`,
+      () =>
+        `Invalid schedule factor ${describeValue(factor)} at count ${count} (expected a number >= 0 and finite ` +
+        `in f32, <= ${F32_MAX})`,
     );
+    for (let g = 0; g < this.#groups.length; g++) {
+      const hp = this.#groups[g]!.hp;
+      // The products the GPU forms in f32 from this lr: lr·factor, times 1/bc1 (largest at step 1), times the
+      // decoupled weight decay. Any that overflows would turn parameters into ±Infinity.
+      const lr = Math.fround(Math.fround(hp.lr) * Math.fround(factor));
+      const decay = hp.kind !== 'sgd' && hp.decoupledWeightDecay ? Math.fround(hp.weightDecay) : 0;
+      const bound = Math.fround(largestStepFactor(hp));
+      const fits = (scaled: number) =>
+        Number.isFinite(Math.fround(scaled * bound)) && Number.isFinite(Math.fround(scaled * decay));
+      if (fits(lr)) continue;
+      const lrAlone = fits(Math.fround(hp.lr));
+      throw new OptimizerConfigError(
+        lrAlone ? 'schedule' : this.#groups.length > 1 ? `paramGroups[${g}].lr` : 'lr',
+        `Invalid ${lrAlone ? `schedule factor ${factor} at count ${count}` : `lr ${hp.lr}`}: ` +
+          `paramGroups[${g}]'s lr ${hp.lr} × schedule factor ${factor}` +
+          `${bound !== 1 ? ` × 1/(1 - beta1) ${bound}` : ''}${decay > 0 ? ` (or × weightDecay ${hp.weightDecay})` : ''} ` +
+          `overflows f32 (max ${F32_MAX})`,
+      );
+    }
     return factor;
   }
 
@@ -827,17 +889,20 @@ export class FusedOptimizer {
       );
     }
     const step = this.#completed + 1;
-    const view = this.#callView;
-    // Schedule factors first: a schedule that throws or returns garbage must leave everything unchanged.
-    const window = this.#gradStats ? CALL.scheduleWindow : 1;
-    const scheduleFactor = this.#scheduleFactor(step);
-    for (let k = 0; k < window; k++) {
-      view.setFloat32(
-        (CALL.schedule + k) * 4,
-        k === 0 ? scheduleFactor : this.#scheduleFactor(step - k),
-        true,
+    if (step > MAX_STEP_COUNT) {
+      throw new OptimizerStateError(
+        `${this.name}: step ${step} would pass the largest step count, ${MAX_STEP_COUNT}`,
       );
     }
+    const view = this.#callView;
+    // Schedule factors first: a schedule that throws or returns garbage must leave everything unchanged. The
+    // schedule sees the count of steps completed before this one (torch LambdaLR, optax); with gradient checks
+    // the GPU picks among this step's factor and those of the counts before it (skipped steps lag behind).
+    const window = this.#gradStats ? CALL.scheduleWindow : 1;
+    const factors = this.#windowFactors;
+    for (let k = 0; k < window; k++) factors[k] = this.#scheduleFactor(Math.max(step - 1 - k, 0));
+    for (let k = 0; k < window; k++) view.setFloat32((CALL.schedule + k) * 4, factors[k]!, true);
+    const scheduleFactor = factors[0]!;
     this.#stepsPerEncoder.set(encoder, recorded + 1);
 
     view.setFloat32(CALL.invScale * 4, 1 / this.#gradScale, true);
@@ -985,64 +1050,58 @@ export class FusedOptimizer {
 
   /**
    * Restores a snapshot from stateDict() (or converted from torch/tfjs). Everything is checked first — format,
-   * version, optimizer kind, tensor count and lengths, group layout, payload bounds — and a mismatch throws an
-   * OptimizerStateError with nothing changed. Then moments, step counts and group learning rates are written
+   * version, optimizer kind (`header.optimizer` must be this optimizer's name), tensor count and lengths, group
+   * layout, payload bounds, step counts (integers in 0..MAX_STEP_COUNT, none ahead of `header.step`), group
+   * learning rates, moments (finite; exp_avg_sq >= 0) — and a mismatch throws an OptimizerStateError naming the
+   * field, with nothing changed. Then moments, step counts and group learning rates are written
    * (queue writes, ordered before the next submitted step).
    */
   loadStateDict(state: OptimizerState): void {
     this.#assertUsable();
-    const fail = (why: string): never => {
+    const fail: (why: string) => never = (why) => {
       throw new OptimizerStateError(`${this.name}.loadStateDict: ${why}; nothing was changed`);
     };
-    const header = state?.header;
-    const payload = state?.payload;
-    if (!header || typeof header !== 'object') fail('the state has no header');
+    if (typeof state !== 'object' || state === null) fail(`the state is ${String(state)}`);
+    const { header, payload } = state;
     if (!(payload instanceof Float32Array)) fail('the payload is not a Float32Array');
-    if (header.format !== STATE_FORMAT)
-      fail(`format is ${JSON.stringify(header.format)}, expected "${STATE_FORMAT}"`);
-    if (header.version !== STATE_FORMAT_VERSION)
-      fail(`version ${header.version} is not supported (expected ${STATE_FORMAT_VERSION})`);
+    const problem = stateHeaderProblem(header, payload.length);
+    if (problem !== undefined) fail(problem);
+    if (header.optimizer !== this.name)
+      fail(`it is a state of ${JSON.stringify(header.optimizer)}, this optimizer is ${this.name}`);
     const hasSecond = this.#expAvgSqPages.length > 0;
-    if (!Array.isArray(header.tensors) || header.tensors.length !== this.tensorCount) {
-      fail(`it holds ${header.tensors?.length} tensors, this optimizer has ${this.tensorCount}`);
+    if (header.tensors.length !== this.tensorCount) {
+      fail(`it holds ${header.tensors.length} tensors, this optimizer has ${this.tensorCount}`);
     }
-    if (!Array.isArray(header.paramGroups) || header.paramGroups.length !== this.paramGroups.length) {
+    if (header.paramGroups.length !== this.paramGroups.length) {
       fail(
-        `it holds ${header.paramGroups?.length} param groups, this optimizer has ${this.paramGroups.length}`,
+        `it holds ${header.paramGroups.length} param groups, this optimizer has ${this.paramGroups.length}`,
       );
     }
     header.paramGroups.forEach((group, g) => {
       const mine = this.paramGroups[g]!.tensors;
-      if (!Array.isArray(group.params) || group.params.join() !== mine.join()) {
+      if (group.params.length !== mine.length || group.params.some((tensor, k) => tensor !== mine[k])) {
         fail(`paramGroups[${g}] holds tensors [${group.params}], this optimizer's holds [${mine.join()}]`);
       }
-      if (typeof group.lr !== 'number' || !Number.isFinite(group.lr) || group.lr < 0)
-        fail(`paramGroups[${g}].lr is ${group.lr}`);
     });
-    const validStep = (step: unknown) =>
-      Number.isInteger(step) && (step as number) >= 0 && (step as number) < 2 ** 32;
-    if (!validStep(header.step)) fail(`step ${header.step} is not an integer in [0, 2^32)`);
     header.tensors.forEach((t, i) => {
       const mine = this.#tensors[i]!;
-      if (t.length !== mine.length)
-        fail(`tensors[${i}] (${t.name}) has length ${t.length}, ${mine.name} has ${mine.length}`);
-      if (!validStep(t.step)) fail(`tensors[${i}].step ${t.step} is not an integer in [0, 2^32)`);
-      const ranges: [string, number | undefined][] = [
-        ['exp_avg', t.exp_avg],
-        ['exp_avg_sq', t.exp_avg_sq],
-      ];
+      const field = `tensors[${i}] (${t.name})`;
+      if (t.length !== mine.length) fail(`${field} has length ${t.length}, ${mine.name} has ${mine.length}`);
       if (hasSecond !== (t.exp_avg_sq !== undefined)) {
         fail(
-          `tensors[${i}] ${hasSecond ? 'lacks' : 'has'} exp_avg_sq, which ${this.name} ${hasSecond ? 'needs' : 'does not keep'}`,
+          `${field} ${hasSecond ? 'lacks' : 'has'} exp_avg_sq, which ${this.name} ${hasSecond ? 'needs' : 'does not keep'}`,
         );
       }
-      for (const [key, start] of ranges) {
-        if (start === undefined) continue;
-        if (!Number.isInteger(start) || start < 0 || start + t.length > payload.length) {
-          fail(
-            `tensors[${i}].${key} range [${start}, ${start + t.length}) is outside the payload of ${payload.length}`,
-          );
-        }
+      // Moments this optimizer can produce from finite gradients: NaN/Inf would poison every later step.
+      for (let k = 0; k < t.length; k++) {
+        const m = payload[t.exp_avg + k]!;
+        if (!Number.isFinite(m)) fail(`${field}.exp_avg[${k}] is ${m} (expected a finite number)`);
+      }
+      if (t.exp_avg_sq === undefined) return;
+      for (let k = 0; k < t.length; k++) {
+        const v = payload[t.exp_avg_sq + k]!;
+        if (!(v >= 0) || v === Number.POSITIVE_INFINITY)
+          fail(`${field}.exp_avg_sq[${k}] is ${v} (expected a finite number >= 0)`);
       }
     });
 

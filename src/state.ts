@@ -1,4 +1,5 @@
 import { OptimizerStateError } from './errors';
+import { MAX_STEP_COUNT } from './step-scalars';
 
 /** Version of the serialized optimizer state; bumped on any incompatible change. */
 export const STATE_FORMAT_VERSION = 1;
@@ -36,11 +37,93 @@ export interface OptimizerState {
 
 const MAGIC = 0x4d444152; // 'RADM' little-endian
 
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const isStepCount = (value: unknown): value is number =>
+  Number.isInteger(value) && (value as number) >= 0 && (value as number) <= MAX_STEP_COUNT;
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object' && value !== null) return 'an object';
+  return String(value);
+}
+
+/**
+ * Why `header` is not a state header this package could have written for a payload of `payloadLength` f32 values
+ * (undefined when it is one): its shape, format, version, step counts (integers in 0..MAX_STEP_COUNT, no tensor
+ * ahead of the optimizer), learning rates and moment ranges. Whether it fits a given optimizer is checked by
+ * loadStateDict.
+ */
+export function stateHeaderProblem(header: unknown, payloadLength: number): string | undefined {
+  if (!isRecord(header)) return `the header is ${describe(header)}, expected an object`;
+  if (header.format !== STATE_FORMAT)
+    return `format is ${describe(header.format)}, expected ${JSON.stringify(STATE_FORMAT)}`;
+  if (header.version !== STATE_FORMAT_VERSION)
+    return `version ${describe(header.version)} is not supported (expected ${STATE_FORMAT_VERSION})`;
+  if (typeof header.optimizer !== 'string')
+    return `optimizer is ${describe(header.optimizer)}, expected a name`;
+  if (!isStepCount(header.step))
+    return `step ${describe(header.step)} is not an integer in [0, ${MAX_STEP_COUNT}]`;
+  const { paramGroups, tensors } = header;
+  if (!Array.isArray(paramGroups)) return `paramGroups is ${describe(paramGroups)}, expected an array`;
+  for (const [g, group] of paramGroups.entries()) {
+    if (!isRecord(group)) return `paramGroups[${g}] is ${describe(group)}, expected { lr, params }`;
+    const { lr, params } = group;
+    if (typeof lr !== 'number' || !(lr >= 0) || !Number.isFinite(Math.fround(lr)))
+      return `paramGroups[${g}].lr is ${describe(lr)} (expected a number >= 0, finite in f32)`;
+    if (!Array.isArray(params) || !params.every((index) => Number.isInteger(index) && index >= 0))
+      return `paramGroups[${g}].params is ${describe(params)}, expected tensor indices`;
+  }
+  if (!Array.isArray(tensors)) return `tensors is ${describe(tensors)}, expected an array`;
+  for (const [i, tensor] of tensors.entries()) {
+    if (!isRecord(tensor))
+      return `tensors[${i}] is ${describe(tensor)}, expected { name, length, step, exp_avg, exp_avg_sq? }`;
+    const { name, length, step } = tensor;
+    if (typeof name !== 'string') return `tensors[${i}].name is ${describe(name)}, expected a string`;
+    const field = `tensors[${i}] (${name})`;
+    if (!Number.isInteger(length) || (length as number) < 0)
+      return `${field}.length is ${describe(length)}, expected an integer >= 0`;
+    if (!isStepCount(step))
+      return `${field}.step ${describe(step)} is not an integer in [0, ${MAX_STEP_COUNT}]`;
+    if (step > header.step)
+      return `${field}.step ${step} is ahead of the optimizer's step ${header.step}, which counts every step`;
+    for (const key of ['exp_avg', 'exp_avg_sq'] as const) {
+      const start = tensor[key];
+      if (start === undefined && key === 'exp_avg_sq') continue;
+      if (
+        !Number.isInteger(start) ||
+        (start as number) < 0 ||
+        (start as number) + (length as number) > payloadLength
+      ) {
+        return `${field}.${key} range [${describe(start)}, ${describe(start)} + ${length}) is outside the payload of ${payloadLength}`;
+      }
+    }
+  }
+  return undefined;
+}
+
+function assertStateHeader(
+  header: unknown,
+  payloadLength: number,
+  what: string,
+): asserts header is StateHeader {
+  const problem = stateHeaderProblem(header, payloadLength);
+  if (problem !== undefined) throw new OptimizerStateError(`${what}: ${problem}`);
+}
+
 /**
  * Binary form: u32 magic 'RADM', u32 byte length of the UTF-8 JSON header, the header, zero padding to a multiple
  * of 4, then the payload as little-endian f32.
  */
 export function serializeState(state: OptimizerState): ArrayBuffer {
+  if (!isRecord(state) || !(state.payload instanceof Float32Array)) {
+    throw new OptimizerStateError(
+      `serializeState: expected { header, payload: Float32Array }, got ${describe(state)}`,
+    );
+  }
+  assertStateHeader(state.header, state.payload.length, 'serializeState');
   const json = new TextEncoder().encode(JSON.stringify(state.header));
   const headerEnd = 8 + json.byteLength;
   const payloadStart = Math.ceil(headerEnd / 4) * 4;
@@ -56,27 +139,50 @@ export function serializeState(state: OptimizerState): ArrayBuffer {
   return out;
 }
 
-export function deserializeState(bytes: ArrayBuffer): OptimizerState {
+/**
+ * Parses serializeState's bytes: an ArrayBuffer (or SharedArrayBuffer) or any view of one (Uint8Array, a Node
+ * Buffer such as `fs.readFileSync(file)`, DataView, …), read from the view's byteOffset over its byteLength.
+ */
+export function deserializeState(bytes: ArrayBufferLike | ArrayBufferView): OptimizerState {
   const fail = (why: string): never => {
     throw new OptimizerStateError(`Invalid optimizer state: ${why}`);
   };
-  if (bytes.byteLength < 8) fail(`${bytes.byteLength} bytes is too short`);
-  const view = new DataView(bytes);
+  let buffer: ArrayBufferLike;
+  let start = 0;
+  let byteLength: number;
+  if (ArrayBuffer.isView(bytes)) {
+    buffer = bytes.buffer;
+    start = bytes.byteOffset;
+    byteLength = bytes.byteLength;
+  } else if (
+    bytes instanceof ArrayBuffer ||
+    Object.prototype.toString.call(bytes) === '[object SharedArrayBuffer]'
+  ) {
+    buffer = bytes;
+    byteLength = buffer.byteLength;
+  } else {
+    return fail(
+      `expected an ArrayBuffer or a view of one (Uint8Array, Buffer, DataView), got ${describe(bytes)}`,
+    );
+  }
+  if (byteLength < 8) fail(`${byteLength} bytes is too short`);
+  const view = new DataView(buffer, start, byteLength);
   if (view.getUint32(0, true) !== MAGIC) fail('it does not start with the RADM magic number');
   const jsonLength = view.getUint32(4, true);
-  if (8 + jsonLength > bytes.byteLength) fail('the header is truncated');
-  let header: StateHeader;
+  if (8 + jsonLength > byteLength) fail('the header is truncated');
+  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(new Uint8Array(bytes, 8, jsonLength))) as StateHeader;
+    // A copy: TextDecoder refuses views of a SharedArrayBuffer.
+    header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, start + 8, jsonLength).slice()));
   } catch (error) {
     return fail(`the header is not JSON (${(error as Error).message})`);
   }
   const payloadStart = Math.ceil((8 + jsonLength) / 4) * 4;
-  const count = (bytes.byteLength - payloadStart) / 4;
+  const count = (byteLength - payloadStart) / 4;
   if (!Number.isInteger(count) || count < 0) fail('the payload is not a whole number of f32 values');
+  assertStateHeader(header, count, 'Invalid optimizer state');
   const payload = new Float32Array(count);
-  const data = new DataView(bytes, payloadStart);
-  for (let i = 0; i < count; i++) payload[i] = data.getFloat32(i * 4, true);
+  for (let i = 0; i < count; i++) payload[i] = view.getFloat32(payloadStart + i * 4, true);
   return { header, payload };
 }
 
@@ -85,7 +191,13 @@ export function deserializeState(bytes: ArrayBuffer): OptimizerState {
  * moment, then every variable's second moment. Returns plain arrays to feed tf.tensor().
  */
 export function toTfjsWeights(state: OptimizerState): { name: string; values: Float32Array }[] {
+  if (!isRecord(state) || !(state.payload instanceof Float32Array)) {
+    throw new OptimizerStateError(
+      `toTfjsWeights: expected { header, payload: Float32Array }, got ${describe(state)}`,
+    );
+  }
   const { header, payload } = state;
+  assertStateHeader(header, payload.length, 'toTfjsWeights');
   const slice = (offset: number, length: number) => payload.slice(offset, offset + length);
   return [
     { name: 'iter', values: Float32Array.of(header.step) },
@@ -101,7 +213,24 @@ export function fromTfjsWeights(
   template: StateHeader,
   weights: readonly { values: ArrayLike<number> }[],
 ): OptimizerState {
+  function fail(why: string): never {
+    throw new OptimizerStateError(`fromTfjsWeights: ${why}`);
+  }
+  if (!isRecord(template) || !Array.isArray(template.tensors))
+    fail(`the template is ${describe(template)}, expected a state header with tensors`);
   const tensors = template.tensors;
+  for (const [i, t] of tensors.entries()) {
+    if (!isRecord(t) || typeof t.name !== 'string' || !Number.isInteger(t.length) || t.length < 0)
+      fail(`template tensors[${i}] is ${describe(t)}, expected { name, length, … }`);
+  }
+  if (!Array.isArray(weights)) fail(`weights is ${describe(weights)}, expected an array of { values }`);
+  for (const [i, w] of weights.entries()) {
+    const values: unknown = isRecord(w) ? w.values : undefined;
+    if (!isRecord(values) && !Array.isArray(values) && !ArrayBuffer.isView(values))
+      fail(`weights[${i}] is ${describe(w)}, expected { values: an array of numbers }`);
+    if (!Number.isInteger((values as ArrayLike<number>).length))
+      fail(`weights[${i}].values has no length, expected an array of numbers`);
+  }
   const hasSecond = tensors.every((t) => t.exp_avg_sq !== undefined);
   const expected = 1 + tensors.length * (hasSecond ? 2 : 1);
   if (weights.length !== expected) {
@@ -109,7 +238,9 @@ export function fromTfjsWeights(
       `tfjs weights: expected ${expected} arrays (iterations, m…, v…), got ${weights.length}`,
     );
   }
-  const step = Number(weights[0]!.values[0]);
+  const step = weights[0]!.values[0];
+  if (!isStepCount(step))
+    fail(`weights[0] (iterations) is ${describe(step)}, expected an integer in [0, ${MAX_STEP_COUNT}]`);
   const total = tensors.reduce((sum, t) => sum + t.length, 0);
   const payload = new Float32Array(total * (hasSecond ? 2 : 1));
   let offset = 0;
@@ -122,7 +253,12 @@ export function fromTfjsWeights(
           `tfjs weights: array ${base + i} has ${values.length} values, ${t.name} needs ${t.length}`,
         );
       }
-      payload.set(Array.from(values), offset);
+      for (let k = 0; k < t.length; k++) {
+        const value = values[k];
+        if (typeof value !== 'number')
+          fail(`weights[${base + i}][${k}] is ${describe(value)}, expected a number`);
+        payload[offset + k] = value;
+      }
       if (which === 0) out[i]!.exp_avg = offset;
       else out[i]!.exp_avg_sq = offset;
       offset += t.length;

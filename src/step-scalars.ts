@@ -51,6 +51,15 @@ export interface StepFactors {
   rect: number;
 }
 
+/**
+ * The largest step count an optimizer accepts (loaded from a state or reached by stepping): half the range of the
+ * GPU's u32 counters, so that no count, and no count plus the steps recorded after it, can wrap to 0.
+ */
+export const MAX_STEP_COUNT = 2 ** 31 - 1;
+
+/** `firstAdaptiveStep` of a group that never takes the adaptive branch (a u32 no step count reaches). */
+export const NEVER_ADAPTIVE = 0xffffffff;
+
 /** rho_inf and rho_t of RAdam for step t (1-based). */
 export function rectificationLength(beta2: number, t: number): { rhoInf: number; rhoT: number } {
   const rhoInf = 2 / (1 - beta2) - 1;
@@ -81,8 +90,7 @@ export function stepFactors(hp: GroupHyperParameters, t: number): StepFactors {
   if (hp.kind === 'rectified') {
     const lengths = rectificationLength(hp.beta2, t);
     rhoT = lengths.rhoT;
-    const adaptive = hp.thresholdComparison === '>' ? rhoT > hp.threshold : rhoT >= hp.threshold;
-    if (adaptive) {
+    if (passesThreshold(hp, rhoT, lengths.rhoInf)) {
       const { rhoInf } = lengths;
       rect = Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT));
     } else {
@@ -99,6 +107,46 @@ export function stepFactors(hp: GroupHyperParameters, t: number): StepFactors {
     rhoT,
     rect: branch === 'adaptive' && hp.kind === 'rectified' ? rect : Number.NaN,
   };
+}
+
+/**
+ * Whether rho_t takes the adaptive branch. rho_t < rho_inf at every step, so a group with rho_inf <= 4 never does:
+ * float64 rounds rho_t up to rho_inf after enough steps, where the rectification term would be 0/0.
+ */
+function passesThreshold(hp: AdaptiveHyperParameters, rhoT: number, rhoInf: number): boolean {
+  if (!(rhoInf > 4)) return false;
+  return hp.thresholdComparison === '>' ? rhoT > hp.threshold : rhoT >= hp.threshold;
+}
+
+/**
+ * The first step t at which the float64 rho_t of `hp` takes the adaptive branch (1 for Adam/AdamW), or
+ * NEVER_ADAPTIVE. rho_t = rho_inf - 2t/(beta2^-t - 1) increases strictly with t (u/(e^u - 1) decreases for u > 0),
+ * so the branch at step t is exactly `t >= firstAdaptiveStep`: the GPU needs no f32 rho_t to decide it, however
+ * close the threshold is to rho_inf.
+ */
+export function firstAdaptiveStep(hp: AdaptiveHyperParameters): number {
+  if (hp.kind === 'adaptive') return 1;
+  const adaptiveAt = (t: number) => {
+    const { rhoInf, rhoT } = rectificationLength(hp.beta2, t);
+    return passesThreshold(hp, rhoT, rhoInf);
+  };
+  if (!adaptiveAt(MAX_STEP_COUNT)) return NEVER_ADAPTIVE;
+  let notYet = 0;
+  let adaptive = MAX_STEP_COUNT;
+  while (adaptive - notYet > 1) {
+    const middle = Math.floor((notYet + adaptive) / 2);
+    if (adaptiveAt(middle)) adaptive = middle;
+    else notYet = middle;
+  }
+  return adaptive;
+}
+
+/**
+ * The largest lr-free factor the GPU multiplies a group's learning rate by: 1/bc1 at step 1, 1/(1 - beta1)
+ * (RAdam's momentum branch; the adaptive factor r·sqrt(bc2)/bc1 is smaller), 1 for SGD.
+ */
+export function largestStepFactor(hp: GroupHyperParameters): number {
+  return hp.kind === 'sgd' ? 1 : 1 / (1 - hp.beta1);
 }
 
 /** What a step did, for logging and tests; `rhoT` and `rect` are RAdam's (NaN otherwise). */

@@ -134,7 +134,9 @@ describe('state dict', () => {
     expect(() => deserializeState(bytes.slice(0, 20))).toThrow(/header is truncated/);
     expect(() => deserializeState(new ArrayBuffer(12))).toThrow(/RADM magic/);
     const sgd = await createSGD(device, model.specs, { momentum: 0.9 });
-    expect(() => sgd.loadStateDict(good)).toThrow(/has exp_avg_sq, which SGD does not keep/);
+    expect(() => sgd.loadStateDict(good)).toThrow(/it is a state of "RAdam", this optimizer is SGD/);
+    const relabelled = { ...good, header: { ...good.header, optimizer: 'SGD' } };
+    expect(() => sgd.loadStateDict(relabelled)).toThrow(/has exp_avg_sq, which SGD does not keep/);
     sgd.destroy();
     optimizer.destroy();
     model.destroy();
