@@ -10,8 +10,9 @@ export class OptimizerConfigError extends WebGPURadamError {
     /** The option's name as the caller spelled it, e.g. `betas[1]` or `params[3].length`. */
     readonly field: string,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -21,12 +22,16 @@ export class BufferBindingError extends WebGPURadamError {
   constructor(
     readonly field: string,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
-/** The optimizer cannot run in its current state: destroyed, its device lost, or too many steps pending. */
+/**
+ * The optimizer cannot run in its current state: destroyed, its device lost (also during a readback), steps
+ * rejected on the GPU, or a WebGPU failure while it was being created (`cause` holds the original error).
+ */
 export class OptimizerStateError extends WebGPURadamError {
   override name = 'OptimizerStateError';
 }
