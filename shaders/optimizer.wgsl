@@ -141,13 +141,14 @@ struct Tile {
 @group(0) @binding(6) var<storage, read_write> control: GradControl;
 
 // Word offsets into CallData (src/layouts.ts writes them): the gradient unscale factor, the clipping norm, where
-// the active mask starts, the epoch the slot was written for, then each group's base lr, then one active bit
-// per tensor.
+// the active mask starts, the epoch the slot was written for, whether a schedule is given (else every factor is
+// 1), then each group's base lr, then one active bit per tensor.
 const CALL_INV_SCALE: u32 = 0u;
 const CALL_MAX_NORM: u32 = 1u;
 const CALL_MASK_START: u32 = 2u;
 const CALL_EPOCH: u32 = 3u;
-const CALL_GROUP_LR: u32 = 4u;
+const CALL_SCHEDULED: u32 = 4u;
+const CALL_GROUP_LR: u32 = 5u;
 
 // Which epoch the recorded call expects in its slot: the command stream selects it with a second dynamic offset
 // into a constant buffer whose k-th 256-byte entry holds k, so it travels with the recording itself.
@@ -216,9 +217,11 @@ fn prepare(@builtin(local_invocation_index) localIndex: u32) {
   // The optimizer step this call runs as: steps skipped or submitted out of recording order make it differ from
   // the host's count, and the schedule follows the steps actually taken.
   let step = control.completedSteps + 1u;
+  let scheduled = call.words[CALL_SCHEDULED] != 0u;
   let entry = control.schedule[step % arrayLength(&control.schedule)];
-  let unscheduled = !skip && entry.step != step;
+  let unscheduled = scheduled && !skip && entry.step != step;
   skip = skip || unscheduled;
+  let lrFactor = select(1.0, entry.factor, scheduled);
   storageBarrier();
   if (localIndex == 0u) {
     control.executedCalls = control.executedCalls + 1u;
@@ -228,7 +231,7 @@ fn prepare(@builtin(local_invocation_index) localIndex: u32) {
   }
   let tensorCount = arrayLength(&tensorGroups);
   for (var tensor = localIndex; tensor < tensorCount; tensor = tensor + WORKGROUP_SIZE) {
-    prepareTensor(tensor, skip, clipFactor, entry.factor);
+    prepareTensor(tensor, skip, clipFactor, lrFactor);
   }
 }
 

@@ -41,7 +41,8 @@ export const CALL = {
   maxNorm: 1,
   maskStart: 2,
   epoch: 3,
-  groupLr: 4,
+  scheduled: 4,
+  groupLr: 5,
 } as const;
 
 export function callWords(groups: number, tensors: number): number {

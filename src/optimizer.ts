@@ -67,6 +67,12 @@ export interface ExecutionOptions {
   maxBindingBytes?: number;
   /** Steps whose factors come from the float64 table; later ones are computed on the GPU in f32. @defaultValue 4096 */
   stepTableLength?: number;
+  /**
+   * Entries of the schedule-factor table on the GPU: how far the host's step count may run ahead of the GPU's
+   * (pending steps plus steps skipped since the last readback) before steps are rejected.
+   * @defaultValue maxPendingSteps + max(maxPendingSteps, 4096)
+   */
+  scheduleTableLength?: number;
   /** Use vec4 loads where offsets and lengths allow. @defaultValue true */
   vectorize?: boolean;
   /**
@@ -149,9 +155,10 @@ const RING_BYTES_BUDGET = 4 * 2 ** 20;
 // Epochs the command stream can name (entries of the constant epoch buffer): an overwritten slot goes unnoticed
 // only if it was overwritten exactly a multiple of 256 ring turns later, i.e. with ~10^6 steps pending.
 const CALL_EPOCHS = 256;
-// Entries of the schedule table on the GPU: the host's step count may run this far ahead of the GPU's (steps
-// skipped on the GPU, or never submitted) before a step finds no schedule factor and is rejected.
-const SCHEDULE_TABLE_LENGTH = 4096;
+// The schedule table holds twice the ring, and at least this many entries more than it: the host's step count
+// may run that far ahead of the GPU's (steps skipped on the GPU, or never submitted, beyond those pending)
+// before a step finds no schedule factor and is rejected.
+const SCHEDULE_SLACK = 4096;
 // Error scopes around recordings still waiting for their result; a loop that never yields stops adding more, so
 // memory stays bounded (those steps are then recorded without the check).
 const MAX_WATCHED_RECORDINGS = 256;
@@ -173,7 +180,7 @@ function layoutEntries(
 
 /**
  * The fused optimizer. Each step is one compute pass: (with gradient checks) a reduction over the gradients and a
- * one-workgroup finalize, a prepare dispatch with one invocation per tensor, and one step dispatch per batch of
+ * one-workgroup finalize, a one-workgroup prepare dispatch for all tensors, and one step dispatch per batch of
  * tensors that share a param buffer, a grad buffer and a moment page (two when some tensors need a scalar tail).
  * Created through createRAdam / createAdam / createAdamW / createSGD.
  */
@@ -239,10 +246,13 @@ export class FusedOptimizer {
   readonly #ringSlots: number;
   readonly #slotStride: number;
   readonly #epochStride: number;
+  readonly #scheduleTableLength: number;
   readonly #callBytes: ArrayBuffer;
   readonly #callView: DataView;
   readonly #activeMask: Uint32Array;
   readonly #schedule: LrSchedule;
+  /** Whether a schedule was given: without one every factor is 1 and the GPU needs no table entry. */
+  readonly #scheduled: boolean;
   readonly #gradStats: boolean;
   readonly #maxGradNorm: number;
   readonly #info = newStepInfo();
@@ -285,6 +295,8 @@ export class FusedOptimizer {
     ringSlots: number;
     slotStride: number;
     epochStride: number;
+    scheduleTableLength: number;
+    scheduled: boolean;
     training: Required<Omit<TrainingOptions, 'schedule'>> & { schedule: LrSchedule };
   }) {
     this.#device = init.device;
@@ -306,7 +318,9 @@ export class FusedOptimizer {
     this.#ringSlots = init.ringSlots;
     this.#slotStride = init.slotStride;
     this.#epochStride = init.epochStride;
+    this.#scheduleTableLength = init.scheduleTableLength;
     this.#schedule = init.training.schedule;
+    this.#scheduled = init.scheduled;
     this.#gradStats = init.training.skipNonFinite || init.training.maxGradNorm > 0;
     this.#maxGradNorm = init.training.maxGradNorm;
     this.#gradScale = init.training.gradScale;
@@ -387,6 +401,15 @@ export class FusedOptimizer {
     execution: ExecutionOptions,
     creation: Creation,
   ): Promise<FusedOptimizer> {
+    configAssert(
+      typeof device === 'object' &&
+        device !== null &&
+        typeof device.createBuffer === 'function' &&
+        typeof device.limits === 'object' &&
+        device.limits !== null,
+      'device',
+      () => `Invalid device: ${describeValue(device)} (expected a GPUDevice)`,
+    );
     const params = resolvedGroups.flatMap((group) => group.params);
     const checked: CheckedParam[] = checkParams(
       params,
@@ -429,6 +452,18 @@ export class FusedOptimizer {
       'maxBindingBytes',
       () =>
         `Invalid maxBindingBytes: ${maxBindingBytes} (expected ${2 * storageAlignment}..${limits.maxStorageBufferBindingSize})`,
+    );
+    const maxScheduleEntries = Math.floor((limits.maxBufferSize - GRAD_CONTROL.bytes) / SCHEDULE_ENTRY_BYTES);
+    const scheduleTableLength =
+      execution.scheduleTableLength ??
+      Math.min(maxScheduleEntries, ringSlots + Math.max(ringSlots, SCHEDULE_SLACK));
+    configAssert(
+      Number.isInteger(scheduleTableLength) &&
+        scheduleTableLength >= 1 &&
+        scheduleTableLength <= maxScheduleEntries,
+      'scheduleTableLength',
+      () =>
+        `Invalid scheduleTableLength: ${scheduleTableLength} (expected an integer in 1..${maxScheduleEntries})`,
     );
     const tableLength = execution.stepTableLength ?? STEP_TABLE_DEFAULT;
     configAssert(
@@ -559,7 +594,7 @@ export class FusedOptimizer {
     );
     const control = allocate(
       'control',
-      GRAD_CONTROL.bytes + SCHEDULE_TABLE_LENGTH * SCHEDULE_ENTRY_BYTES,
+      GRAD_CONTROL.bytes + scheduleTableLength * SCHEDULE_ENTRY_BYTES,
       stateUsage,
     );
 
@@ -865,6 +900,8 @@ export class FusedOptimizer {
       ringSlots,
       slotStride,
       epochStride,
+      scheduleTableLength,
+      scheduled: training.schedule !== undefined,
       training: { schedule, skipNonFinite, maxGradNorm, gradScale },
     });
   }
@@ -952,10 +989,12 @@ export class FusedOptimizer {
       // Queue writes take effect before any later submit, so before this encoder's.
       const queue = this.#device.queue;
       queue.writeBuffer(this.#callRing, slotOffset, this.#callBytes);
-      this.#scheduleEntry.setUint32(0, step, true);
-      this.#scheduleEntry.setFloat32(4, scheduleFactor, true);
-      const entryOffset = GRAD_CONTROL.bytes + (step % SCHEDULE_TABLE_LENGTH) * SCHEDULE_ENTRY_BYTES;
-      queue.writeBuffer(this.#control, entryOffset, this.#scheduleEntry.buffer);
+      if (this.#scheduled) {
+        this.#scheduleEntry.setUint32(0, step, true);
+        this.#scheduleEntry.setFloat32(4, scheduleFactor, true);
+        const entryOffset = GRAD_CONTROL.bytes + (step % this.#scheduleTableLength) * SCHEDULE_ENTRY_BYTES;
+        queue.writeBuffer(this.#control, entryOffset, this.#scheduleEntry.buffer);
+      }
       this.#serial = serial + 1;
       this.#recordedCalls++;
     }
@@ -970,6 +1009,7 @@ export class FusedOptimizer {
     view.setFloat32(CALL.maxNorm * 4, this.#maxGradNorm, true);
     view.setUint32(CALL.maskStart * 4, CALL.groupLr + this.#groups.length, true);
     view.setUint32(CALL.epoch * 4, epoch, true);
+    view.setUint32(CALL.scheduled * 4, this.#scheduled ? 1 : 0, true);
     // Plain loops: step() is the hot path and allocates nothing, not even callbacks.
     for (let g = 0; g < this.#groups.length; g++) {
       view.setFloat32((CALL.groupLr + g) * 4, this.#groups[g]!.hp.lr, true);
@@ -1217,7 +1257,7 @@ export class FusedOptimizer {
     if (unscheduled > 0) {
       causes.push(
         `${unscheduled} step(s) found no schedule factor: the host's step count and the GPU's drifted more than ` +
-          `${SCHEDULE_TABLE_LENGTH} steps apart (skipped steps, or encoders never submitted, with no ` +
+          `${this.#scheduleTableLength} steps apart (skipped steps, or encoders never submitted, with no ` +
           'readGradStats() or stateDict() in between)',
       );
     }

@@ -244,6 +244,45 @@ describe('more pending steps than ring slots', () => {
   });
 });
 
+describe('a host count too far ahead of the GPU for the schedule table', () => {
+  it('rejects the step it cannot schedule instead of guessing its factor, then throws', async () => {
+    const steps = plan(10, 10, range(0, 9));
+    const schedule: LrSchedule = (t) => 1 / t;
+    // 9 skipped steps with no readback: the host is at step 10, the GPU at 1, the table holds 8 steps.
+    const drifted = await rig(steps, { schedule, skipNonFinite: true }, { scheduleTableLength: 8 });
+    const before = Array.from(await readF32(device, drifted.param));
+    for (const k of range(0, 10)) {
+      const encoder = device.createCommandEncoder();
+      drifted.record(encoder, k);
+      device.queue.submit([encoder.finish()]);
+    }
+    await expect(drifted.optimizer.readGradStats()).rejects.toThrow(
+      /1 step\(s\) found no schedule factor: the host's step count and the GPU's drifted more than 8 steps apart/,
+    );
+    expect(Array.from(await readF32(device, drifted.param))).toEqual(before);
+    drifted.destroy();
+  });
+
+  it('within the table, or without a schedule, skipped steps the host has not heard of change nothing', async () => {
+    const cases: [number[], Parameters<typeof rig>[1]][] = [
+      [range(0, 6), { schedule: (t: number) => 1 / t, skipNonFinite: true }],
+      // No schedule, no table needed: any drift is fine.
+      [range(0, 9), { skipNonFinite: true }],
+    ];
+    for (const [nanAt, options] of cases) {
+      const steps = plan(12, 11, nanAt);
+      const skipping = await rig(steps, options, { scheduleTableLength: 8 });
+      for (const k of range(0, 12)) {
+        const encoder = device.createCommandEncoder();
+        skipping.record(encoder, k);
+        device.queue.submit([encoder.finish()]);
+      }
+      expect(await skipping.snapshot()).toBe(await oneByOne(steps, range(0, 12), options));
+      skipping.destroy();
+    }
+  });
+});
+
 describe('the ring allocates nothing per step', () => {
   it('creates no GPU object while 1000 steps wrap a 64-slot ring in encoders of 1 to 40 steps', async () => {
     const steps = plan(40, 7);

@@ -269,6 +269,23 @@ describe('creation that fails half-way', () => {
   });
 });
 
+describe('creation on something that is not a GPUDevice', () => {
+  it('throws an OptimizerConfigError naming the device', async () => {
+    const param = uploadF32(device, new Float32Array(4));
+    const grad = uploadF32(device, new Float32Array(4));
+    for (const bad of [null, undefined, {}, 5, { limits: {} }]) {
+      await expect(createRAdam(bad as never, [{ param, grad, length: 4 }])).rejects.toThrow(
+        /Invalid device: .*expected a GPUDevice/,
+      );
+      await expect(createRAdam(bad as never, [{ param, grad, length: 4 }])).rejects.toThrow(
+        OptimizerConfigError,
+      );
+    }
+    param.destroy();
+    grad.destroy();
+  });
+});
+
 describe('a readback in flight when the device is lost', () => {
   it('rejects with an OptimizerStateError, not a bare AbortError', async () => {
     for (const method of ['stateDict', 'readGradStats'] as const) {
