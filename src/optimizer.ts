@@ -582,7 +582,7 @@ export class FusedOptimizer {
       STORAGE | GPUBufferUsage.UNIFORM,
     );
     const callRing = allocate('call slots', slotStride * ringSlots, STORAGE | GPUBufferUsage.COPY_DST);
-    // Entry k (at k 256-byte strides) holds k: a dynamic offset into it tells prepare which epoch to expect.
+    // Entry k, k uniform offset alignments in, holds k: a dynamic offset into it tells prepare which epoch to expect.
     const epochStride = limits.minUniformBufferOffsetAlignment;
     const epochWords = new Uint32Array((CALL_EPOCHS * epochStride) / 4);
     for (let epoch = 0; epoch < CALL_EPOCHS; epoch++) epochWords[(epoch * epochStride) / 4] = epoch;
