@@ -1,8 +1,8 @@
 // Gradient statistics before a step, without any readback (part of the optimizer family: it reuses the
 // optimizer's bindings and is concatenated after optimizer.wgsl). reduceGrads sums the squares of the active
 // tensors' gradients per tile and flags any non-finite one; finalizeGradStats adds the partial sums into torch's
-// clip_grad_norm_ factor and picks the schedule factor of the step that will actually run: skipped steps do not
-// advance the schedule.
+// clip_grad_norm_ factor. prepare then skips the step on a non-finite gradient (skipped steps do not advance the
+// schedule either).
 
 @group(0) @binding(18) var<storage, read_write> partialSums: array<f32>;
 
@@ -65,12 +65,4 @@ fn finalizeGradStats(@builtin(local_invocation_index) localIndex: u32) {
   let maxNorm = callF32(CALL_MAX_NORM);
   control.gradNorm = norm;
   control.clipFactor = select(1.0, min(1.0, maxNorm / (norm + 1e-6)), maxNorm > 0.0);
-  // The host wrote schedule factors for the step it believes is next and the ones before it (newest first);
-  // steps skipped on the GPU, which the host learns of only later, shift the real step back into that window.
-  let skip = atomicLoad(&control.nonFinite) != 0u;
-  let completed = control.completedSteps + select(1u, 0u, skip);
-  control.completedSteps = completed;
-  let hostStep = call.words[CALL_HOST_STEP];
-  let lag = min(hostStep - min(completed, hostStep), SCHEDULE_WINDOW - 1u);
-  control.lrFactor = callF32(CALL_SCHEDULE + lag);
 }

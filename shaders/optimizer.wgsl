@@ -2,8 +2,9 @@
 //   reduceGrads, finalizeGradStats (only with gradient checks): one pass over the gradients sums their squares per
 //            tile and flags any non-finite element; one workgroup adds the partial sums into torch's
 //            clip_grad_norm_ factor and decides the schedule factor of the step that will run;
-//   prepare: one invocation per tensor turns the tensor's step count (kept on the GPU) and this call's learning
-//            rate into final per-tensor factors, and advances the count unless the step is skipped;
+//   prepare: one workgroup admits or rejects the call (see "Call admission" below), then turns each tensor's
+//            step count (kept on the GPU) and this call's learning rate into final per-tensor factors, and
+//            advances the count unless the step is skipped;
 //   step:    one invocation per element reads param, grad and the moments once and writes param and the moments
 //            once (28 bytes per f32 element with a second moment, 20 without).
 // Tensors that share buffers are packed end to end into one index space ("segments"), cut into tiles of one
@@ -86,17 +87,28 @@ struct StepFactors {
   denomEps: f32,
 }
 
-// Per-call data, one ring slot per recorded step (dynamic offset) so that steps recorded into one encoder before
-// a submit each see their own. Flat u32 words, laid out as the CALL_* constants below say.
+// Per-call data, one ring slot per recorded step (dynamic offset) so that steps recorded before their submits
+// each see their own. Flat u32 words, laid out as the CALL_* constants below say.
 struct CallData { words: array<u32> }
 
-// Written by the gradient-statistics pass; the step is skipped everywhere when `nonFinite` is set.
+// The schedule factor of optimizer step `step`; the host writes step t's entry at index t % length.
+struct ScheduleEntry {
+  step: u32,
+  factor: f32,
+}
+
+// Optimizer-wide state that lives on the GPU; mirrored in src/layouts.ts. The gradient-statistics pass writes
+// the first three members; the step is skipped everywhere when `nonFinite` is set.
 struct GradControl {
   nonFinite: atomic<u32>,
   clipFactor: f32,
   gradNorm: f32,
-  lrFactor: f32,
-  completedSteps: u32,
+  executedCalls: u32,      // calls whose prepare ran, applied or not: the host counts the rest as pending
+  completedSteps: u32,     // optimizer steps applied (skipped and rejected calls excluded)
+  lostCalls: u32,          // calls whose ring slot a later recording had overwritten before they ran
+  unscheduledCalls: u32,   // calls whose step had no schedule entry
+  _pad: u32,
+  schedule: array<ScheduleEntry>,
 }
 
 // A run of one tensor's elements inside a unit's index space; offsets in Elements from each binding's start.
@@ -128,16 +140,19 @@ struct Tile {
 @group(0) @binding(5) var<storage, read> call: CallData;
 @group(0) @binding(6) var<storage, read_write> control: GradControl;
 
-// Word offsets into CallData (src/layouts.ts writes them): the gradient unscale factor, the clipping norm, the
-// host's estimate of the step number, then schedule factors for that step and the SCHEDULE_WINDOW - 1 before it
-// (newest first), then each group's base lr, then one active bit per tensor.
+// Word offsets into CallData (src/layouts.ts writes them): the gradient unscale factor, the clipping norm, where
+// the active mask starts, the epoch the slot was written for, whether a schedule is given (else every factor is
+// 1), then each group's base lr, then one active bit per tensor.
 const CALL_INV_SCALE: u32 = 0u;
 const CALL_MAX_NORM: u32 = 1u;
-const CALL_HOST_STEP: u32 = 2u;
-const CALL_MASK_START: u32 = 3u;
-const CALL_SCHEDULE: u32 = 4u;
-const SCHEDULE_WINDOW: u32 = 16u;
-const CALL_GROUP_LR: u32 = 20u;
+const CALL_MASK_START: u32 = 2u;
+const CALL_EPOCH: u32 = 3u;
+const CALL_SCHEDULED: u32 = 4u;
+const CALL_GROUP_LR: u32 = 5u;
+
+// Which epoch the recorded call expects in its slot: the command stream selects it with a second dynamic offset
+// into a constant buffer whose k-th 256-byte entry holds k, so it travels with the recording itself.
+@group(0) @binding(16) var<uniform> expectedEpoch: vec4<u32>;
 
 fn callF32(word: u32) -> f32 {
   return bitcast<f32>(call.words[word]);
@@ -207,18 +222,45 @@ fn stepFactors(config: GroupConfig, t: u32) -> StepFactors {
   return computedFactors(config, t);
 }
 
+// Call admission. Each recorded call owns ring slot serial % slots; a later recording reuses that slot, so a call
+// still unsubmitted when that happens would read another call's data. The slot stores the epoch it was written
+// for and the command stream carries the epoch the call expects: on a mismatch the call is rejected. A call is
+// also rejected when the schedule has no entry for the step it would run as, and every call after a rejection is
+// rejected too, so the state stays exactly that of the steps before it. A rejected call changes no param, moment
+// or step count; the counters tell the host, which then refuses to go on.
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn prepare(@builtin(global_invocation_id) id: vec3<u32>) {
-  let tensor = id.x;
-  if (tensor >= arrayLength(&tensorGroups)) { return; }
-  var skip = false;
+fn prepare(@builtin(local_invocation_index) localIndex: u32) {
+  // A single workgroup: every invocation reads the same control words before invocation 0 updates them.
+  let current = call.words[CALL_EPOCH] == expectedEpoch.x;
+  let halted = control.lostCalls != 0u || control.unscheduledCalls != 0u;
+  var skip = !current || halted;
   var clipFactor = 1.0;
-  var lrFactor = callF32(CALL_SCHEDULE);
   if (GRAD_STATS) {
-    skip = atomicLoad(&control.nonFinite) != 0u;
+    skip = skip || atomicLoad(&control.nonFinite) != 0u;
     clipFactor = control.clipFactor;
-    lrFactor = control.lrFactor;
   }
+  // The optimizer step this call runs as: steps skipped or submitted out of recording order make it differ from
+  // the host's count, and the schedule follows the steps actually taken.
+  let step = control.completedSteps + 1u;
+  let scheduled = call.words[CALL_SCHEDULED] != 0u;
+  let entry = control.schedule[step % arrayLength(&control.schedule)];
+  let unscheduled = scheduled && !skip && entry.step != step;
+  skip = skip || unscheduled;
+  let lrFactor = select(1.0, entry.factor, scheduled);
+  storageBarrier();
+  if (localIndex == 0u) {
+    control.executedCalls = control.executedCalls + 1u;
+    if (!current) { control.lostCalls = control.lostCalls + 1u; }
+    if (unscheduled) { control.unscheduledCalls = control.unscheduledCalls + 1u; }
+    if (!skip) { control.completedSteps = step; }
+  }
+  let tensorCount = arrayLength(&tensorGroups);
+  for (var tensor = localIndex; tensor < tensorCount; tensor = tensor + WORKGROUP_SIZE) {
+    prepareTensor(tensor, skip, clipFactor, lrFactor);
+  }
+}
+
+fn prepareTensor(tensor: u32, skip: bool, clipFactor: f32, lrFactor: f32) {
   var prepared: StepScalars;
   if (skip || !tensorIsActive(tensor)) {
     prepared.branch = BRANCH_SKIP;

@@ -28,7 +28,10 @@ export class BufferBindingError extends WebGPURadamError {
   }
 }
 
-/** The optimizer cannot run in its current state: destroyed, its device lost, or too many steps pending. */
+/**
+ * The optimizer cannot run in its current state: destroyed, its device lost (also during a readback), steps
+ * rejected on the GPU, or a WebGPU failure while it was being created (`cause` holds the original error).
+ */
 export class OptimizerStateError extends WebGPURadamError {
   override name = 'OptimizerStateError';
 }

@@ -23,25 +23,32 @@ export const TILE_WORDS = 4;
 /** struct StepFactors { branch: u32, adaptiveFactor, momentumFactor, denomEps: f32 } */
 export const STEP_FACTORS_WORDS = 4;
 
-/** struct GradControl { nonFinite: atomic<u32>, clipFactor, gradNorm, lrFactor: f32, completedSteps: u32 } */
+/**
+ * struct GradControl { nonFinite: atomic<u32>, clipFactor, gradNorm: f32, executedCalls, completedSteps,
+ *   lostCalls, unscheduledCalls, _pad: u32, schedule: array<ScheduleEntry> }; `bytes` covers the scalars.
+ */
 export const GRAD_CONTROL = {
   nonFinite: 0,
   clipFactor: 4,
   gradNorm: 8,
-  lrFactor: 12,
+  executedCalls: 12,
   completedSteps: 16,
+  lostCalls: 20,
+  unscheduledCalls: 24,
   bytes: 32,
 };
+
+/** struct ScheduleEntry { step: u32, factor: f32 }: entries of GradControl.schedule, after its scalars. */
+export const SCHEDULE_ENTRY_BYTES = 8;
 
 /** Word offsets of CallData (see the CALL_* constants in optimizer.wgsl). */
 export const CALL = {
   invScale: 0,
   maxNorm: 1,
-  hostStep: 2,
-  maskStart: 3,
-  schedule: 4,
-  scheduleWindow: 16,
-  groupLr: 20,
+  maskStart: 2,
+  epoch: 3,
+  scheduled: 4,
+  groupLr: 5,
 } as const;
 
 export function callWords(groups: number, tensors: number): number {

@@ -4,6 +4,7 @@ import {
   describeValue,
   OptimizerConfigError,
   OptimizerStateError,
+  WebGPURadamError,
 } from './errors';
 import { foldWorkgroups } from './grid';
 import {
@@ -14,6 +15,7 @@ import {
   PREPARED_SLOT_BYTES,
   packGroupConfig,
   packStepTable,
+  SCHEDULE_ENTRY_BYTES,
   SEGMENT_WORDS,
   STEP_FACTORS_WORDS,
   STEP_SCALARS_BYTES,
@@ -74,12 +76,24 @@ export interface TrainingOptions {
 export interface ExecutionOptions {
   /** Threads per workgroup. @defaultValue 256 */
   workgroupSize?: number | undefined;
-  /** How many steps may be recorded into one command encoder before it is submitted. @defaultValue 64 */
-  maxStepsPerEncoder?: number | undefined;
+  /**
+   * Slots of the per-call ring: how many steps may be recorded while their command encoders are not yet
+   * submitted (in one encoder or spread over many) and stay exact. Recording more into one encoder throws; a
+   * step whose slot a later recording reuses before its encoder is submitted is rejected on the GPU, and the
+   * optimizer then throws an OptimizerStateError. @defaultValue 4096, or fewer (at least 256) for slots so large
+   * (many tensors) that 4096 of them would take more than 4 MiB
+   */
+  maxPendingSteps?: number | undefined;
   /** Largest byte size of one storage binding; defaults to the device's maxStorageBufferBindingSize. */
   maxBindingBytes?: number | undefined;
   /** Steps whose factors come from the float64 table; later ones are computed on the GPU in f32. @defaultValue 4096 */
   stepTableLength?: number | undefined;
+  /**
+   * Entries of the schedule-factor table on the GPU: how far the host's step count may run ahead of the GPU's
+   * (pending steps plus steps skipped since the last readback) before steps are rejected.
+   * @defaultValue maxPendingSteps + max(maxPendingSteps, 4096)
+   */
+  scheduleTableLength?: number | undefined;
   /** Use vec4 loads where offsets and lengths allow. @defaultValue true */
   vectorize?: boolean | undefined;
   /**
@@ -135,6 +149,16 @@ interface Unit {
   reduceBindGroup: GPUBindGroup | undefined;
 }
 
+/** What a half-built optimizer holds on the device, so that a failed creation can give it all back. */
+interface Creation {
+  buffers: GPUBuffer[];
+  openScopes: number;
+  /** What creation was doing, for the message of an unexpected platform error. */
+  stage: string;
+}
+
+const BINDING_STAGE = 'binding the parameter and gradient buffers';
+
 interface Pipelines {
   prepare: GPUComputePipeline;
   step: Record<ElementWidth, GPUComputePipeline | undefined>;
@@ -151,7 +175,19 @@ interface TensorState {
   offset: number;
 }
 
-const RING_SLOTS_DEFAULT = 64;
+const RING_SLOTS_DEFAULT = 4096;
+const RING_SLOTS_MIN_DEFAULT = 256;
+const RING_BYTES_BUDGET = 4 * 2 ** 20;
+// Epochs the command stream can name (entries of the constant epoch buffer): an overwritten slot goes unnoticed
+// only if it was overwritten exactly a multiple of 256 ring turns later, i.e. with ~10^6 steps pending.
+const CALL_EPOCHS = 256;
+// The schedule table holds twice the ring, and at least this many entries more than it: the host's step count
+// may run that far ahead of the GPU's (steps skipped on the GPU, or never submitted, beyond those pending)
+// before a step finds no schedule factor and is rejected.
+const SCHEDULE_SLACK = 4096;
+// Error scopes around recordings still waiting for their result; a loop that never yields stops adding more, so
+// memory stays bounded (those steps are then recorded without the check).
+const MAX_WATCHED_RECORDINGS = 256;
 const STEP_TABLE_DEFAULT = 4096;
 
 function storage(readOnly = false, dynamic = false, binding = 0): GPUBindGroupLayoutEntry {
@@ -170,12 +206,15 @@ function layoutEntries(
 
 /**
  * The fused optimizer. Each step is one compute pass: (with gradient checks) a reduction over the gradients and a
- * one-workgroup finalize, a prepare dispatch with one invocation per tensor, and one step dispatch per batch of
+ * one-workgroup finalize, a one-workgroup prepare dispatch for all tensors, and one step dispatch per batch of
  * tensors that share a param buffer, a grad buffer and a moment page (two when some tensors need a scalar tail).
  * Created through createRAdam / createAdam / createAdamW / createSGD.
  */
 export class FusedOptimizer {
-  /** Optimizer steps recorded so far, minus those known to have been skipped (see readGradStats()). */
+  /**
+   * Optimizer steps recorded so far, minus those known to have been skipped or rejected: the last readback's GPU
+   * count plus every step recorded since that the GPU had not yet run (see readGradStats()).
+   */
   get stepCount(): number {
     return this.#completed;
   }
@@ -233,24 +272,37 @@ export class FusedOptimizer {
   readonly #callRing: GPUBuffer;
   readonly #ringSlots: number;
   readonly #slotStride: number;
+  readonly #epochStride: number;
+  readonly #scheduleTableLength: number;
   readonly #callBytes: ArrayBuffer;
   readonly #callView: DataView;
   readonly #activeMask: Uint32Array;
   readonly #schedule: LrSchedule;
+  /** Whether a schedule was given: without one every factor is 1 and the GPU needs no table entry. */
+  readonly #scheduled: boolean;
   readonly #gradStats: boolean;
   readonly #maxGradNorm: number;
   readonly #info = newStepInfo();
-  readonly #windowFactors = new Float64Array(CALL.scheduleWindow);
-  readonly #dynamicOffset = new Uint32Array(1);
+  /** [call slot, expected epoch]: reduce and finalize bind only the first. */
+  readonly #dynamicOffsets = new Uint32Array(2);
+  readonly #scheduleEntry = new DataView(new ArrayBuffer(SCHEDULE_ENTRY_BYTES));
   readonly #stepsPerEncoder = new WeakMap<GPUCommandEncoder, number>();
-  readonly #prepareWorkgroups: number;
   readonly #passLabel: string;
   readonly #passDescriptor: GPUComputePassDescriptor;
   #gradScale: number;
-  #slot = 0;
+  /** Calls recorded so far, each owning ring slot serial % ringSlots. */
+  #serial = 0;
+  /** Calls recorded that run a prepare dispatch, minus those known to have failed to record. */
+  #recordedCalls = 0;
   #completed = 0;
   #destroyed = false;
   #lost: GPUDeviceLostInfo | undefined;
+  /** Why the GPU rejected steps (lost call data, no schedule entry); every step and readback then throws. */
+  #halted: string | undefined;
+  /** A recording that WebGPU rejected after step() returned; the next step or readback reports it once. */
+  #recordingFailure: string | undefined;
+  #watchedRecordings = 0;
+  #lastWatch: Promise<void> = Promise.resolve();
 
   private constructor(init: {
     device: GPUDevice;
@@ -269,8 +321,10 @@ export class FusedOptimizer {
     callRing: GPUBuffer;
     ringSlots: number;
     slotStride: number;
+    epochStride: number;
+    scheduleTableLength: number;
+    scheduled: boolean;
     training: { schedule: LrSchedule; skipNonFinite: boolean; maxGradNorm: number; gradScale: number };
-    workgroupSize: number;
   }) {
     this.#device = init.device;
     this.name = init.name;
@@ -290,7 +344,10 @@ export class FusedOptimizer {
     this.#callRing = init.callRing;
     this.#ringSlots = init.ringSlots;
     this.#slotStride = init.slotStride;
+    this.#epochStride = init.epochStride;
+    this.#scheduleTableLength = init.scheduleTableLength;
     this.#schedule = init.training.schedule;
+    this.#scheduled = init.scheduled;
     this.#gradStats = init.training.skipNonFinite || init.training.maxGradNorm > 0;
     this.#maxGradNorm = init.training.maxGradNorm;
     this.#gradScale = init.training.gradScale;
@@ -298,7 +355,6 @@ export class FusedOptimizer {
     this.#activeMask = new Uint32Array(Math.ceil(init.tensors.length / 32)).fill(0xffffffff);
     this.#callBytes = new ArrayBuffer(callWords(init.groups.length, init.tensors.length) * 4);
     this.#callView = new DataView(this.#callBytes);
-    this.#prepareWorkgroups = Math.ceil(init.tensors.length / init.workgroupSize);
     this.dispatchesPerStep =
       (init.tensors.length > 0 ? 1 : 0) + init.units.length + (this.#gradStats ? init.units.length + 1 : 0);
     this.byteSize = init.ownedBuffers.reduce((sum, buffer) => sum + buffer.size, 0);
@@ -336,7 +392,11 @@ export class FusedOptimizer {
     ]);
   }
 
-  /** Validates everything, allocates zeroed moments, and builds every pipeline and bind group up front. */
+  /**
+   * Validates everything, allocates zeroed moments, and builds every pipeline and bind group up front. Either
+   * returns a working optimizer or throws a WebGPURadamError with every error scope it pushed popped and every
+   * buffer it allocated destroyed, so a failure leaves the caller's device as it found it.
+   */
   static async create(
     device: GPUDevice,
     name: string,
@@ -345,6 +405,47 @@ export class FusedOptimizer {
     training: TrainingOptions,
     execution: ExecutionOptions = {},
   ): Promise<FusedOptimizer> {
+    const creation: Creation = { buffers: [], openScopes: 0, stage: 'validating its arguments' };
+    try {
+      return await FusedOptimizer.#build(
+        device,
+        name,
+        hasSecondMoment,
+        resolvedGroups,
+        training,
+        execution,
+        creation,
+      );
+    } catch (error) {
+      for (; creation.openScopes > 0; creation.openScopes--) {
+        device.popErrorScope().catch(() => null);
+      }
+      for (const buffer of creation.buffers) buffer.destroy();
+      if (error instanceof WebGPURadamError) throw error;
+      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      if (creation.stage === BINDING_STAGE) {
+        throw new BufferBindingError(
+          'params',
+          `${name}: WebGPU could not bind the parameter and gradient buffers (${reason}); is every param and grad a GPUBuffer of this device?`,
+          { cause: error },
+        );
+      }
+      throw new OptimizerStateError(`${name}: WebGPU failed while ${creation.stage} (${reason})`, {
+        cause: error,
+      });
+    }
+  }
+
+  static async #build(
+    device: GPUDevice,
+    name: string,
+    hasSecondMoment: boolean,
+    resolvedGroups: readonly ResolvedGroup[],
+    training: TrainingOptions,
+    execution: ExecutionOptions,
+    creation: Creation,
+  ): Promise<FusedOptimizer> {
+    // create.ts's assertDevice has checked the device before anything else.
     const params = resolvedGroups.flatMap((group) => group.params);
     const checked: CheckedParam[] = checkParams(
       params,
@@ -361,13 +462,24 @@ export class FusedOptimizer {
       () =>
         `Invalid workgroupSize: ${workgroupSize} (expected a power of two in 2..${limits.maxComputeInvocationsPerWorkgroup})`,
     );
-    const ringSlots = execution.maxStepsPerEncoder ?? RING_SLOTS_DEFAULT;
-    configAssert(
-      Number.isInteger(ringSlots) && ringSlots >= 1,
-      'maxStepsPerEncoder',
-      () => `Invalid maxStepsPerEncoder: ${ringSlots} (expected an integer >= 1)`,
-    );
     const storageAlignment = limits.minStorageBufferOffsetAlignment;
+    const slotStride =
+      Math.ceil((callWords(resolvedGroups.length, params.length) * 4) / storageAlignment) * storageAlignment;
+    const maxRingSlots = Math.floor(limits.maxBufferSize / slotStride);
+    const ringSlots =
+      execution.maxPendingSteps ??
+      Math.min(
+        RING_SLOTS_DEFAULT,
+        maxRingSlots,
+        Math.max(RING_SLOTS_MIN_DEFAULT, Math.floor(RING_BYTES_BUDGET / slotStride)),
+      );
+    configAssert(
+      Number.isInteger(ringSlots) && ringSlots >= 1 && ringSlots <= maxRingSlots,
+      'maxPendingSteps',
+      () =>
+        `Invalid maxPendingSteps: ${ringSlots} (expected an integer in 1..${maxRingSlots}, ` +
+        `the slots of ${slotStride} bytes that fit in one buffer)`,
+    );
     const maxBindingBytes = execution.maxBindingBytes ?? limits.maxStorageBufferBindingSize;
     configAssert(
       Number.isInteger(maxBindingBytes) &&
@@ -376,6 +488,18 @@ export class FusedOptimizer {
       'maxBindingBytes',
       () =>
         `Invalid maxBindingBytes: ${maxBindingBytes} (expected ${2 * storageAlignment}..${limits.maxStorageBufferBindingSize})`,
+    );
+    const maxScheduleEntries = Math.floor((limits.maxBufferSize - GRAD_CONTROL.bytes) / SCHEDULE_ENTRY_BYTES);
+    const scheduleTableLength =
+      execution.scheduleTableLength ??
+      Math.min(maxScheduleEntries, ringSlots + Math.max(ringSlots, SCHEDULE_SLACK));
+    configAssert(
+      Number.isInteger(scheduleTableLength) &&
+        scheduleTableLength >= 1 &&
+        scheduleTableLength <= maxScheduleEntries,
+      'scheduleTableLength',
+      () =>
+        `Invalid scheduleTableLength: ${scheduleTableLength} (expected an integer in 1..${maxScheduleEntries})`,
     );
     const tableLength = execution.stepTableLength ?? STEP_TABLE_DEFAULT;
     configAssert(
@@ -412,7 +536,16 @@ export class FusedOptimizer {
     const planned: PlannedUnit[] = planUnits(checked, placements, planLimits);
 
     const label = `webgpu-radam ${name}`;
-    const ownedBuffers: GPUBuffer[] = [];
+    const ownedBuffers = creation.buffers;
+    const pushScope = () => {
+      device.pushErrorScope('validation');
+      creation.openScopes++;
+    };
+    const popScope = () => {
+      creation.openScopes--;
+      return device.popErrorScope();
+    };
+    creation.stage = 'allocating its buffers';
     const allocate = (suffix: string, size: number, usage: number, data?: ArrayBuffer): GPUBuffer => {
       const buffer = device.createBuffer({
         label: `${label} ${suffix}`,
@@ -473,10 +606,22 @@ export class FusedOptimizer {
       tensorCount * PREPARED_SLOT_BYTES,
       STORAGE | GPUBufferUsage.UNIFORM,
     );
-    const slotStride =
-      Math.ceil((callWords(resolvedGroups.length, tensorCount) * 4) / storageAlignment) * storageAlignment;
     const callRing = allocate('call slots', slotStride * ringSlots, STORAGE | GPUBufferUsage.COPY_DST);
-    const control = allocate('grad control', GRAD_CONTROL.bytes, stateUsage);
+    // Entry k, k uniform offset alignments in, holds k: a dynamic offset into it tells prepare which epoch to expect.
+    const epochStride = limits.minUniformBufferOffsetAlignment;
+    const epochWords = new Uint32Array((CALL_EPOCHS * epochStride) / 4);
+    for (let epoch = 0; epoch < CALL_EPOCHS; epoch++) epochWords[(epoch * epochStride) / 4] = epoch;
+    const callEpochs = allocate(
+      'call epochs',
+      epochWords.byteLength,
+      GPUBufferUsage.UNIFORM,
+      epochWords.buffer,
+    );
+    const control = allocate(
+      'control',
+      GRAD_CONTROL.bytes + scheduleTableLength * SCHEDULE_ENTRY_BYTES,
+      stateUsage,
+    );
 
     // Every unit's segments, tiles and partial sums live in one buffer each, runs starting on alignment boundaries.
     const segmentTable = packRuns(
@@ -511,10 +656,9 @@ export class FusedOptimizer {
       size: count * words * 4,
     });
 
-    const prepareLayout = getBindGroupLayout(
-      device,
-      'optimizer-prepare',
-      layoutEntries([
+    creation.stage = 'compiling its pipelines';
+    const prepareLayout = getBindGroupLayout(device, 'optimizer-prepare', [
+      ...layoutEntries([
         [0, true],
         [1, true],
         [2, true],
@@ -523,7 +667,12 @@ export class FusedOptimizer {
         [5, true, true],
         [6, false],
       ]),
-    );
+      {
+        binding: 16,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: 'uniform', hasDynamicOffset: true },
+      },
+    ]);
     const stepLayout = getBindGroupLayout(
       device,
       'optimizer-step',
@@ -611,7 +760,8 @@ export class FusedOptimizer {
       finalize: gradStats ? await pipeline('finalizeGradStats', 1, finalizeLayout) : undefined,
     };
 
-    device.pushErrorScope('validation');
+    creation.stage = BINDING_STAGE;
+    pushScope();
     const callBinding = {
       buffer: callRing,
       offset: 0,
@@ -628,6 +778,7 @@ export class FusedOptimizer {
         { binding: 4, resource: { buffer: prepared } },
         { binding: 5, resource: callBinding },
         { binding: 6, resource: { buffer: control } },
+        { binding: 16, resource: { buffer: callEpochs, offset: 0, size: 16 } },
       ],
     });
     const finalizeBindGroup =
@@ -717,18 +868,12 @@ export class FusedOptimizer {
         reduceBindGroup,
       };
     });
-    // The finalize pass reads completedSteps and writes the factors; start with "no skip, clip factor 1".
+    // Without gradient checks nothing else writes the clip factor: start with "no skip, clip factor 1".
     const initialControl = new DataView(new ArrayBuffer(GRAD_CONTROL.bytes));
     initialControl.setFloat32(GRAD_CONTROL.clipFactor, 1, true);
-    initialControl.setFloat32(GRAD_CONTROL.lrFactor, 1, true);
     device.queue.writeBuffer(control, 0, initialControl.buffer);
-    const creationError = await device.popErrorScope();
-
-    const destroyOwned = () => {
-      for (const buffer of ownedBuffers) buffer.destroy();
-    };
+    const creationError = await popScope();
     if (creationError) {
-      destroyOwned();
       throw new BufferBindingError(
         'params',
         `WebGPU rejected the optimizer's bindings: ${creationError.message}`,
@@ -740,9 +885,10 @@ export class FusedOptimizer {
       device,
       units.map((unit) => unit.stepBindGroup),
       units.map((unit) => unit.stepPipeline),
+      pushScope,
+      popScope,
     );
     if (probe) {
-      destroyOwned();
       const unitSegments = planned[probe.index]!.segments;
       const names = [...new Set(unitSegments.map((segment) => checked[segment.tensor]!.name))]
         .slice(0, 3)
@@ -778,8 +924,10 @@ export class FusedOptimizer {
       callRing,
       ringSlots,
       slotStride,
+      epochStride,
+      scheduleTableLength,
+      scheduled: training.schedule !== undefined,
       training: { schedule, skipNonFinite, maxGradNorm, gradScale },
-      workgroupSize,
     });
   }
 
@@ -871,21 +1019,34 @@ export class FusedOptimizer {
 
   /**
    * Records one optimizer step into `encoder`; nothing runs until the caller submits it. Writes this step's
-   * per-call data into its own slot, so several steps recorded before one submit each see their own values.
+   * per-call data into its own ring slot, so steps recorded before their submits (into one encoder or several,
+   * submitted in any order) each see their own values; see ExecutionOptions.maxPendingSteps for the limit.
    * `timestampWrites` (device with 'timestamp-query') brackets the step's single compute pass, for profiling.
+   * Bad arguments throw before anything changes; the host's step count moves only once the step is recorded.
    */
   step(encoder: GPUCommandEncoder, timestampWrites?: GPUComputePassTimestampWrites): void {
+    this.#record(encoder, timestampWrites, true);
+  }
+
+  /** `watch`: check for validation errors the encoder raises (a caller's encoder may already be finished). */
+  #record(
+    encoder: GPUCommandEncoder,
+    timestampWrites: GPUComputePassTimestampWrites | undefined,
+    watch: boolean,
+  ): void {
     this.#assertUsable();
+    this.#assertRunning();
     configAssert(
-      typeof encoder === 'object' && encoder !== null && typeof encoder.beginComputePass === 'function',
+      isCommandEncoder(encoder),
       'encoder',
-      () => `${this.name}.step: expected a GPUCommandEncoder, got ${String(encoder)}`,
+      () => `${this.name}.step: expected a GPUCommandEncoder, got ${describeValue(encoder)}`,
     );
+    checkTimestampWrites(timestampWrites, this.name);
     const recorded = this.#stepsPerEncoder.get(encoder) ?? 0;
     if (recorded >= this.#ringSlots) {
       throw new OptimizerStateError(
         `${this.name}: ${recorded} steps are already recorded into this command encoder; submit it first ` +
-          `(or raise maxStepsPerEncoder, now ${this.#ringSlots})`,
+          `(or raise maxPendingSteps, now ${this.#ringSlots})`,
       );
     }
     const step = this.#completed + 1;
@@ -894,21 +1055,42 @@ export class FusedOptimizer {
         `${this.name}: step ${step} would pass the largest step count, ${MAX_STEP_COUNT}`,
       );
     }
-    const view = this.#callView;
-    // Schedule factors first: a schedule that throws or returns garbage must leave everything unchanged. The
-    // schedule sees the count of steps completed before this one (torch LambdaLR, optax); with gradient checks
-    // the GPU picks among this step's factor and those of the counts before it (skipped steps lag behind).
-    const window = this.#gradStats ? CALL.scheduleWindow : 1;
-    const factors = this.#windowFactors;
-    for (let k = 0; k < window; k++) factors[k] = this.#scheduleFactor(Math.max(step - 1 - k, 0));
-    for (let k = 0; k < window; k++) view.setFloat32((CALL.schedule + k) * 4, factors[k]!, true);
-    const scheduleFactor = factors[0]!;
+    // A schedule that throws or returns garbage must leave everything unchanged: evaluate it first. It sees the
+    // count of steps completed before this one (torch LambdaLR, optax); the GPU takes the entry tagged with the
+    // step it actually runs as, so skipped steps do not advance the schedule.
+    const scheduleFactor = this.#scheduleFactor(step - 1);
+    if (this.tensorCount > 0) {
+      const serial = this.#serial;
+      const slotOffset = (serial % this.#ringSlots) * this.#slotStride;
+      const epoch = Math.floor(serial / this.#ringSlots) % CALL_EPOCHS;
+      this.#packCall(epoch);
+      this.#dynamicOffsets[0] = slotOffset;
+      this.#dynamicOffsets[1] = epoch * this.#epochStride;
+      this.#encode(encoder, timestampWrites, watch);
+      // Queue writes take effect before any later submit, so before this encoder's.
+      const queue = this.#device.queue;
+      queue.writeBuffer(this.#callRing, slotOffset, this.#callBytes);
+      if (this.#scheduled) {
+        this.#scheduleEntry.setUint32(0, step, true);
+        this.#scheduleEntry.setFloat32(4, scheduleFactor, true);
+        const entryOffset = GRAD_CONTROL.bytes + (step % this.#scheduleTableLength) * SCHEDULE_ENTRY_BYTES;
+        queue.writeBuffer(this.#control, entryOffset, this.#scheduleEntry.buffer);
+      }
+      this.#serial = serial + 1;
+      this.#recordedCalls++;
+    }
     this.#stepsPerEncoder.set(encoder, recorded + 1);
+    this.#completed = step;
+    this.#describe(step, scheduleFactor);
+  }
 
+  #packCall(epoch: number): void {
+    const view = this.#callView;
     view.setFloat32(CALL.invScale * 4, 1 / this.#gradScale, true);
     view.setFloat32(CALL.maxNorm * 4, this.#maxGradNorm, true);
-    view.setUint32(CALL.hostStep * 4, step, true);
     view.setUint32(CALL.maskStart * 4, CALL.groupLr + this.#groups.length, true);
+    view.setUint32(CALL.epoch * 4, epoch, true);
+    view.setUint32(CALL.scheduled * 4, this.#scheduled ? 1 : 0, true);
     // Plain loops: step() is the hot path and allocates nothing, not even callbacks.
     for (let g = 0; g < this.#groups.length; g++) {
       view.setFloat32((CALL.groupLr + g) * 4, this.#groups[g]!.hp.lr, true);
@@ -917,43 +1099,105 @@ export class FusedOptimizer {
     for (let w = 0; w < this.#activeMask.length; w++) {
       view.setUint32(maskStart + w * 4, this.#activeMask[w]!, true);
     }
-    const slotOffset = this.#slot * this.#slotStride;
-    this.#slot = (this.#slot + 1) % this.#ringSlots;
-    this.#device.queue.writeBuffer(this.#callRing, slotOffset, this.#callBytes);
-    this.#dynamicOffset[0] = slotOffset;
-    this.#completed = step;
-    this.#describe(step, scheduleFactor);
+  }
 
-    if (this.tensorCount === 0) return;
-    if (this.#gradStats) encoder.clearBuffer(this.#control, GRAD_CONTROL.nonFinite, 4);
-    // The optimizer's whole step is this one pass, so a caller's timestamps bracket exactly the step.
-    const pass = encoder.beginComputePass(
-      timestampWrites ? { label: this.#passLabel, timestampWrites } : this.#passDescriptor,
-    );
-    if (this.#gradStats) {
-      for (const unit of this.#units) {
-        pass.setPipeline(this.#pipelines.reduce[unit.width]!);
-        pass.setBindGroup(0, unit.reduceBindGroup!, this.#dynamicOffset, 0, 1);
-        pass.dispatchWorkgroups(unit.workgroups[0], unit.workgroups[1]);
+  #encode(
+    encoder: GPUCommandEncoder,
+    timestampWrites: GPUComputePassTimestampWrites | undefined,
+    watch: boolean,
+  ): void {
+    const device = this.#device;
+    // Recording into a finished encoder raises a device error, not an exception: an error scope catches it and
+    // #onRecordingChecked takes the step back. A loop that never yields stops watching at the cap.
+    const watched = watch && this.#watchedRecordings < MAX_WATCHED_RECORDINGS;
+    if (watched) device.pushErrorScope('validation');
+    let pass: GPUComputePassEncoder | undefined;
+    let open = false;
+    try {
+      if (this.#gradStats) encoder.clearBuffer(this.#control, GRAD_CONTROL.nonFinite, 4);
+      // The optimizer's whole step is this one pass, so a caller's timestamps bracket exactly the step.
+      pass = encoder.beginComputePass(
+        timestampWrites ? { label: this.#passLabel, timestampWrites } : this.#passDescriptor,
+      );
+      open = true;
+      if (this.#gradStats) {
+        for (const unit of this.#units) {
+          pass.setPipeline(this.#pipelines.reduce[unit.width]!);
+          pass.setBindGroup(0, unit.reduceBindGroup!, this.#dynamicOffsets, 0, 1);
+          pass.dispatchWorkgroups(unit.workgroups[0], unit.workgroups[1]);
+        }
+        pass.setPipeline(this.#pipelines.finalize!);
+        pass.setBindGroup(0, this.#finalizeBindGroup!, this.#dynamicOffsets, 0, 1);
+        pass.dispatchWorkgroups(1);
       }
-      pass.setPipeline(this.#pipelines.finalize!);
-      pass.setBindGroup(0, this.#finalizeBindGroup!, this.#dynamicOffset, 0, 1);
+      pass.setPipeline(this.#pipelines.prepare);
+      pass.setBindGroup(0, this.#prepareBindGroup, this.#dynamicOffsets, 0, 2);
       pass.dispatchWorkgroups(1);
-    }
-    pass.setPipeline(this.#pipelines.prepare);
-    pass.setBindGroup(0, this.#prepareBindGroup, this.#dynamicOffset, 0, 1);
-    pass.dispatchWorkgroups(this.#prepareWorkgroups);
-    let current: GPUComputePipeline | undefined;
-    for (const unit of this.#units) {
-      const pipeline = unit.stepPipeline;
-      if (pipeline !== current) {
-        pass.setPipeline(pipeline);
-        current = pipeline;
+      let current: GPUComputePipeline | undefined;
+      for (const unit of this.#units) {
+        const pipeline = unit.stepPipeline;
+        if (pipeline !== current) {
+          pass.setPipeline(pipeline);
+          current = pipeline;
+        }
+        pass.setBindGroup(0, unit.stepBindGroup);
+        pass.dispatchWorkgroups(unit.stepWorkgroups[0], unit.stepWorkgroups[1]);
       }
-      pass.setBindGroup(0, unit.stepBindGroup);
-      pass.dispatchWorkgroups(unit.stepWorkgroups[0], unit.stepWorkgroups[1]);
+      open = false;
+      pass.end();
+    } catch (error) {
+      if (watched) device.popErrorScope().catch(() => null);
+      // Leave the caller's encoder usable for their own work.
+      if (open) pass?.end();
+      throw new OptimizerConfigError(
+        'encoder',
+        `${this.name}.step: the command encoder refused the step (${describeError(error)}); it was not counted`,
+        { cause: error },
+      );
     }
-    pass.end();
+    if (watched) {
+      this.#watchedRecordings++;
+      this.#lastWatch = device.popErrorScope().then(this.#onRecordingChecked, this.#onRecordingUnchecked);
+    }
+  }
+
+  // Bound once: watching a recording allocates no closure.
+  readonly #onRecordingChecked = (error: GPUError | null): void => {
+    this.#watchedRecordings--;
+    if (error === null || this.#destroyed) return;
+    // That step never runs: take it back as if it had never been recorded.
+    this.#recordedCalls--;
+    this.#completed--;
+    this.#recordingFailure ??=
+      `${this.name}.step: a step was recorded into a command encoder that WebGPU refused ` +
+      `(${error.message.split('\n')[0]}); that step never runs and is no longer counted`;
+    this.#redescribe();
+  };
+
+  readonly #onRecordingUnchecked = (): void => {
+    this.#watchedRecordings--;
+  };
+
+  /** Refuses to go on after the GPU rejected steps, and reports (once) a recording WebGPU refused. */
+  #assertRunning(): void {
+    if (this.#halted !== undefined) throw new OptimizerStateError(this.#halted);
+    const failure = this.#recordingFailure;
+    if (failure !== undefined) {
+      this.#recordingFailure = undefined;
+      throw new OptimizerStateError(failure);
+    }
+  }
+
+  #redescribe(): void {
+    if (this.#completed <= 0) {
+      Object.assign(this.#info, newStepInfo());
+      return;
+    }
+    try {
+      this.#describe(this.#completed, this.#scheduleFactor(this.#completed - 1));
+    } catch {
+      // A schedule that fails here failed (and threw) for this step when it was recorded: keep what is there.
+    }
   }
 
   /** `scheduleFactor` is this step's, already evaluated for the GPU: the schedule runs once per step. */
@@ -975,49 +1219,49 @@ export class FusedOptimizer {
   stepAndSubmit(): void {
     this.#assertUsable();
     const encoder = this.#device.createCommandEncoder({ label: `webgpu-radam ${this.name} step` });
-    this.step(encoder);
+    this.#record(encoder, undefined, false);
     this.#device.queue.submit([encoder.finish()]);
   }
 
   /**
-   * Reads the gradient statistics of the last submitted step and every tensor's step count back from the GPU
-   * (asynchronously; nothing waits on the GPU meanwhile). Call it once all recorded steps are submitted: it also
-   * resynchronises stepCount with steps the GPU skipped, which the schedule needs at least every 15 skips.
+   * Reads the gradient statistics of the last step the GPU ran and every tensor's step count back (one copy,
+   * asynchronously; nothing waits on the GPU meanwhile). It also resynchronises stepCount: the GPU's count plus
+   * the steps recorded that the GPU had not run yet (encoders not yet submitted), so it may be called at any
+   * time. Do so at least every 4096 skipped steps when skipNonFinite is on. Rejects with an OptimizerStateError
+   * when the GPU had to reject steps (see ExecutionOptions.maxPendingSteps) or the device is lost meanwhile.
    */
   async readGradStats(): Promise<GradStats> {
-    this.#assertUsable();
-    const controlBytes = await readBack(this.#device, this.#control, 0, GRAD_CONTROL.bytes);
-    const counts = await readBack(this.#device, this.#stepCounts, 0, Math.max(4, this.tensorCount * 4));
-    const view = new DataView(controlBytes);
-    const completed = this.#gradStats ? view.getUint32(GRAD_CONTROL.completedSteps, true) : this.#completed;
-    this.#completed = completed;
+    const [controlBytes, counts] = await this.#readBack('readGradStats', [
+      { buffer: this.#control, size: GRAD_CONTROL.bytes },
+      { buffer: this.#stepCounts, size: Math.max(4, this.tensorCount * 4) },
+    ]);
+    const view = new DataView(controlBytes!);
+    const completed = this.#settle(view);
     return {
       nonFinite: view.getUint32(GRAD_CONTROL.nonFinite, true) !== 0,
       gradNorm: this.#gradStats ? view.getFloat32(GRAD_CONTROL.gradNorm, true) : Number.NaN,
       completedSteps: completed,
-      stepCounts: new Uint32Array(counts, 0, this.tensorCount),
+      stepCounts: new Uint32Array(counts!, 0, this.tensorCount),
     };
   }
 
   /**
-   * Reads every tensor's moments and step count back (asynchronously) into a snapshot whose header uses torch's
-   * names (exp_avg, exp_avg_sq, step). serializeState() turns it into bytes; loadStateDict() restores it.
+   * Reads every tensor's moments and step count back (asynchronously, one consistent snapshot of the steps
+   * submitted so far) into a state whose header uses torch's names (exp_avg, exp_avg_sq, step).
+   * serializeState() turns it into bytes; loadStateDict() restores it. Resynchronises stepCount and rejects like
+   * readGradStats().
    */
   async stateDict(): Promise<OptimizerState> {
-    this.#assertUsable();
-    const counts = new Uint32Array(
-      await readBack(this.#device, this.#stepCounts, 0, Math.max(4, this.tensorCount * 4)),
-    );
-    const control = new DataView(await readBack(this.#device, this.#control, 0, GRAD_CONTROL.bytes));
-    const completed = this.#gradStats
-      ? control.getUint32(GRAD_CONTROL.completedSteps, true)
-      : this.#completed;
-    const pages = async (list: GPUBuffer[]) =>
-      Promise.all(
-        list.map(async (page) => new Float32Array(await readBack(this.#device, page, 0, page.size))),
-      );
-    const expAvg = await pages(this.#expAvgPages);
-    const expAvgSq = await pages(this.#expAvgSqPages);
+    const pageCount = this.#expAvgPages.length;
+    const [countBytes, controlBytes, ...pageBytes] = await this.#readBack('stateDict', [
+      { buffer: this.#stepCounts, size: Math.max(4, this.tensorCount * 4) },
+      { buffer: this.#control, size: GRAD_CONTROL.bytes },
+      ...[...this.#expAvgPages, ...this.#expAvgSqPages].map((page) => ({ buffer: page, size: page.size })),
+    ]);
+    const completed = this.#settle(new DataView(controlBytes!));
+    const counts = new Uint32Array(countBytes!);
+    const expAvg = pageBytes.slice(0, pageCount).map((bytes) => new Float32Array(bytes));
+    const expAvgSq = pageBytes.slice(pageCount).map((bytes) => new Float32Array(bytes));
     const total = this.#tensors.reduce((sum, t) => sum + t.length, 0);
     const payload = new Float32Array(total * (expAvgSq.length > 0 ? 2 : 1));
     let offset = 0;
@@ -1036,7 +1280,6 @@ export class FusedOptimizer {
       if (expAvgSq.length > 0) entry.exp_avg_sq = take(expAvgSq[tensor.page]!, tensor);
       return entry;
     });
-    this.#completed = completed;
     const header: StateHeader = {
       format: STATE_FORMAT,
       version: STATE_FORMAT_VERSION,
@@ -1046,6 +1289,63 @@ export class FusedOptimizer {
       tensors,
     };
     return { header, payload };
+  }
+
+  /** Copies `regions` in one submit, so they are one snapshot, and wraps any failure into a typed error. */
+  async #readBack(method: string, regions: readonly ReadRegion[]): Promise<ArrayBuffer[]> {
+    this.#assertUsable();
+    this.#assertRunning();
+    let data: ArrayBuffer[];
+    try {
+      data = await readBackRegions(this.#device, regions);
+    } catch (error) {
+      throw new OptimizerStateError(
+        `${this.name}.${method}: the readback failed (${describeError(error)}), usually because the GPUDevice ` +
+          'was lost or destroyed meanwhile (see deviceLost)',
+        { cause: error },
+      );
+    }
+    // Every step recorded before this readback has had its recording checked by now.
+    await this.#lastWatch;
+    this.#assertRunning();
+    return data;
+  }
+
+  /**
+   * Brings the host's step count up to date with a readback of the control words and returns the GPU's count of
+   * completed steps; throws once the GPU has rejected steps.
+   */
+  #settle(control: DataView): number {
+    // Without tensors nothing runs on the GPU: the host's count is the only one.
+    if (this.tensorCount === 0) return this.#completed;
+    const completed = control.getUint32(GRAD_CONTROL.completedSteps, true);
+    const executed = control.getUint32(GRAD_CONTROL.executedCalls, true);
+    // Steps recorded but not run by the time of the copy (their encoders submitted later, or not yet) still
+    // count: forgetting them would hand later steps the wrong schedule factor and step number.
+    const pending = (((this.#recordedCalls - executed) % 2 ** 32) + 2 ** 32) % 2 ** 32;
+    this.#completed = completed + pending;
+    const lost = control.getUint32(GRAD_CONTROL.lostCalls, true);
+    const unscheduled = control.getUint32(GRAD_CONTROL.unscheduledCalls, true);
+    if (lost === 0 && unscheduled === 0) return completed;
+    const causes: string[] = [];
+    if (lost > 0) {
+      causes.push(
+        `${lost} step(s) were still in unsubmitted command encoders when ${this.#ringSlots} later steps had been ` +
+          `recorded, which reuses their per-call slots: at most maxPendingSteps (${this.#ringSlots}) steps may ` +
+          'be recorded ahead of their submits',
+      );
+    }
+    if (unscheduled > 0) {
+      causes.push(
+        `${unscheduled} step(s) found no schedule factor: the host's step count and the GPU's drifted more than ` +
+          `${this.#scheduleTableLength} steps apart (skipped steps, or encoders never submitted, with no ` +
+          'readGradStats() or stateDict() in between)',
+      );
+    }
+    this.#halted =
+      `${this.name}: the GPU rejected steps and every step after them, so its state is that of step ` +
+      `${completed}: ${causes.join('; ')}. loadStateDict() a saved state (or create a new optimizer) to go on`;
+    throw new OptimizerStateError(this.#halted);
   }
 
   /**
@@ -1119,11 +1419,14 @@ export class FusedOptimizer {
         0,
         Uint32Array.from(header.tensors, (t) => t.step),
       );
-    queue.writeBuffer(this.#control, GRAD_CONTROL.completedSteps, Uint32Array.of(header.step));
+    // completedSteps, lostCalls, unscheduledCalls: a loaded state also ends a halt after rejected steps.
+    queue.writeBuffer(this.#control, GRAD_CONTROL.completedSteps, Uint32Array.of(header.step, 0, 0));
     header.paramGroups.forEach((group, g) => {
       this.#groups[g]!.hp.lr = group.lr;
     });
     this.#completed = header.step;
+    this.#halted = undefined;
+    this.#recordingFailure = undefined;
   }
 
   /** Where tensor i's moments live (for state readback and tests). */
@@ -1186,32 +1489,98 @@ function packRuns(runs: number[][][], rowWords: number, alignment: number): Pack
   return { words, starts, total };
 }
 
-async function readBack(
-  device: GPUDevice,
-  source: GPUBuffer,
-  offset: number,
-  size: number,
-): Promise<ArrayBuffer> {
-  const staging = device.createBuffer({
-    label: 'webgpu-radam readback',
-    size,
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
-  const encoder = device.createCommandEncoder({ label: 'webgpu-radam readback' });
-  encoder.copyBufferToBuffer(source, offset, staging, 0, size);
-  device.queue.submit([encoder.finish()]);
+interface ReadRegion {
+  buffer: GPUBuffer;
+  size: number;
+}
+
+/** Copies every region (from offset 0) in one submit, then maps the copies one at a time. */
+async function readBackRegions(device: GPUDevice, regions: readonly ReadRegion[]): Promise<ArrayBuffer[]> {
+  const staging = regions.map(({ size }) =>
+    device.createBuffer({
+      label: 'webgpu-radam readback',
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    }),
+  );
   try {
-    await staging.mapAsync(GPUMapMode.READ);
-    return staging.getMappedRange().slice(0);
+    const encoder = device.createCommandEncoder({ label: 'webgpu-radam readback' });
+    regions.forEach(({ buffer, size }, i) => {
+      encoder.copyBufferToBuffer(buffer, 0, staging[i]!, 0, size);
+    });
+    device.queue.submit([encoder.finish()]);
+    const data: ArrayBuffer[] = [];
+    for (const buffer of staging) {
+      await buffer.mapAsync(GPUMapMode.READ);
+      data.push(buffer.getMappedRange().slice(0));
+      buffer.destroy();
+    }
+    return data;
   } finally {
-    staging.destroy();
+    for (const buffer of staging) buffer.destroy();
   }
+}
+
+function isCommandEncoder(value: unknown): value is GPUCommandEncoder {
+  if (typeof value !== 'object' || value === null) return false;
+  const encoder = value as GPUCommandEncoder;
+  return (
+    typeof encoder.beginComputePass === 'function' &&
+    typeof encoder.clearBuffer === 'function' &&
+    typeof encoder.finish === 'function'
+  );
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message.split('\n')[0]}` : String(error);
+}
+
+/**
+ * The checks WebGPU would make of `timestampWrites` inside beginComputePass (where a failure throws, or
+ * invalidates the caller's encoder), made before anything changes. Whether the query set belongs to the
+ * optimizer's device cannot be seen from outside: WebGPU reports that when the encoder is finished.
+ */
+function checkTimestampWrites(value: unknown, name: string): void {
+  if (value === undefined || value === null) return;
+  const fail = (field: string, why: string): never => {
+    throw new OptimizerConfigError(
+      field,
+      `${name}.step: invalid ${field}: ${why} (expected undefined or { querySet: a GPUQuerySet of type ` +
+        "'timestamp', beginningOfPassWriteIndex?, endOfPassWriteIndex? }, with at least one index, each an " +
+        'integer below querySet.count, and two different indices)',
+    );
+  };
+  if (typeof value !== 'object') fail('timestampWrites', describeValue(value));
+  const writes = value as Partial<GPUComputePassTimestampWrites>;
+  const querySet: unknown = writes.querySet;
+  const isQuerySet =
+    typeof querySet === 'object' &&
+    querySet !== null &&
+    typeof (querySet as GPUQuerySet).count === 'number' &&
+    typeof (querySet as GPUQuerySet).destroy === 'function';
+  if (!isQuerySet) fail('timestampWrites.querySet', describeValue(querySet));
+  const { type, count } = querySet as GPUQuerySet;
+  if (type !== 'timestamp') fail('timestampWrites.querySet', `a query set of type '${type}'`);
+  const begin = writes.beginningOfPassWriteIndex;
+  const end = writes.endOfPassWriteIndex;
+  for (const [key, index] of [
+    ['beginningOfPassWriteIndex', begin],
+    ['endOfPassWriteIndex', end],
+  ] as const) {
+    if (index !== undefined && !(Number.isInteger(index) && index >= 0 && index < count)) {
+      fail(`timestampWrites.${key}`, `${String(index)} with querySet.count ${count}`);
+    }
+  }
+  if (begin === undefined && end === undefined) fail('timestampWrites', 'no write index');
+  if (begin === end) fail('timestampWrites', `both write indices are ${String(begin)}`);
 }
 
 async function probeBindGroups(
   device: GPUDevice,
   bindGroups: GPUBindGroup[],
   pipelines: GPUComputePipeline[],
+  pushScope: () => void,
+  popScope: () => Promise<GPUError | null>,
 ): Promise<{ index: number; message: string } | undefined> {
   const submitProbe = (indices: number[]) => {
     const encoder = device.createCommandEncoder({ label: 'webgpu-radam binding probe' });
@@ -1224,14 +1593,14 @@ async function probeBindGroups(
     device.queue.submit([encoder.finish()]);
   };
   if (bindGroups.length === 0) return undefined;
-  device.pushErrorScope('validation');
+  pushScope();
   submitProbe(bindGroups.map((_, index) => index));
-  const error = await device.popErrorScope();
+  const error = await popScope();
   if (!error) return undefined;
   for (let index = 0; index < bindGroups.length; index++) {
-    device.pushErrorScope('validation');
+    pushScope();
     submitProbe([index]);
-    const unitError = await device.popErrorScope();
+    const unitError = await popScope();
     if (unitError) return { index, message: unitError.message };
   }
   return { index: 0, message: error.message };

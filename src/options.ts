@@ -459,9 +459,10 @@ export function resolveSgdOptions(options: SgdOptions = {}): SgdHyperParameters 
 
 const EXECUTION_KEYS = [
   'workgroupSize',
-  'maxStepsPerEncoder',
+  'maxPendingSteps',
   'maxBindingBytes',
   'stepTableLength',
+  'scheduleTableLength',
   'vectorize',
   'soloElements',
   'soloDispatches',
@@ -475,7 +476,13 @@ export function checkExecutionOptions(execution: unknown): ExecutionOptions {
   if (execution === undefined) return {};
   assertKnownKeys(execution, EXECUTION_KEYS, 'option', 'execution');
   const copy = snapshotKeys(execution as ExecutionOptions, EXECUTION_KEYS, 'execution');
-  for (const key of ['workgroupSize', 'maxStepsPerEncoder', 'maxBindingBytes', 'stepTableLength'] as const) {
+  for (const key of [
+    'workgroupSize',
+    'maxPendingSteps',
+    'maxBindingBytes',
+    'stepTableLength',
+    'scheduleTableLength',
+  ] as const) {
     const value = copy[key];
     configAssert(
       value === undefined || typeof value === 'number',

@@ -66,7 +66,14 @@ export async function checkedComputePipeline(
   spec: PipelineSpec,
 ): Promise<GPUComputePipeline> {
   device.pushErrorScope('validation');
-  const pipeline = getComputePipeline(device, spec);
+  let pipeline: GPUComputePipeline;
+  try {
+    pipeline = getComputePipeline(device, spec);
+  } catch (thrown) {
+    // Never leave the scope pushed: it would swallow the caller's validation errors from then on.
+    device.popErrorScope().catch(() => null);
+    throw thrown;
+  }
   const error = await device.popErrorScope();
   if (error) {
     pipelinesByDevice.get(device)?.delete(spec.key);

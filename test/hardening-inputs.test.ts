@@ -200,8 +200,8 @@ describe('creation rejects what it cannot run exactly, before allocating anythin
       ],
       [
         'an execution option, misspelt',
-        () => createRAdam(device, [spec], {}, { maxStepPerEncoder: 4 } as never),
-        /did you mean "maxStepsPerEncoder"\?/,
+        () => createRAdam(device, [spec], {}, { maxPendingStep: 4 } as never),
+        /did you mean "maxPendingSteps"\?/,
       ],
       [
         'execution options that are not an object',

@@ -82,7 +82,7 @@ describe('several steps recorded into one encoder', () => {
     const rows = gradientRows(37, 24, 1);
     const single = await train(37, rows);
     // 5 per encoder with a ring of 5 slots: every encoder reuses every slot of the previous one.
-    const batched = await train(37, rows, { perSubmit: 5, execution: { maxStepsPerEncoder: 5 } });
+    const batched = await train(37, rows, { perSubmit: 5, execution: { maxPendingSteps: 5 } });
     expectIdentical(single, batched);
     expect(batched.optimizer.stepCount).toBe(24);
   });

@@ -186,7 +186,7 @@ describe('lifetime', () => {
   });
 
   it('too many steps recorded into one encoder is refused before anything changes', async () => {
-    const optimizer = await createRAdam(device, [{ param, grad, length: N }], {}, { maxStepsPerEncoder: 2 });
+    const optimizer = await createRAdam(device, [{ param, grad, length: N }], {}, { maxPendingSteps: 2 });
     const encoder = device.createCommandEncoder();
     optimizer.step(encoder);
     optimizer.step(encoder);
