@@ -107,7 +107,7 @@ struct GradControl {
   completedSteps: u32,     // optimizer steps applied (skipped and rejected calls excluded)
   lostCalls: u32,          // calls whose ring slot a later recording had overwritten before they ran
   unscheduledCalls: u32,   // calls whose step had no schedule entry
-  _pad: u32,
+  generation: u32,         // bumped by every loadStateDict(): calls recorded before it are dropped
   schedule: array<ScheduleEntry>,
 }
 
@@ -142,13 +142,14 @@ struct Tile {
 
 // Word offsets into CallData (src/layouts.ts writes them): the gradient unscale factor, the clipping norm, where
 // the active mask starts, the epoch the slot was written for, whether a schedule is given (else every factor is
-// 1), then each group's base lr, then one active bit per tensor.
+// 1), the state generation the call was recorded in, then each group's base lr, then one active bit per tensor.
 const CALL_INV_SCALE: u32 = 0u;
 const CALL_MAX_NORM: u32 = 1u;
 const CALL_MASK_START: u32 = 2u;
 const CALL_EPOCH: u32 = 3u;
 const CALL_SCHEDULED: u32 = 4u;
-const CALL_GROUP_LR: u32 = 5u;
+const CALL_GENERATION: u32 = 5u;
+const CALL_GROUP_LR: u32 = 6u;
 
 // Which epoch the recorded call expects in its slot: the command stream selects it with a second dynamic offset
 // into a constant buffer whose k-th 256-byte entry holds k, so it travels with the recording itself.
@@ -232,8 +233,11 @@ fn stepFactors(config: GroupConfig, t: u32) -> StepFactors {
 fn prepare(@builtin(local_invocation_index) localIndex: u32) {
   // A single workgroup: every invocation reads the same control words before invocation 0 updates them.
   let current = call.words[CALL_EPOCH] == expectedEpoch.x;
+  // A step recorded before a loadStateDict() but submitted after it belongs to the state that was replaced, as in
+  // torch, where it would have run before the load: it neither runs nor counts (the host restarted its count).
+  let stale = current && call.words[CALL_GENERATION] != control.generation;
   let halted = control.lostCalls != 0u || control.unscheduledCalls != 0u;
-  var skip = !current || halted;
+  var skip = !current || stale || halted;
   var clipFactor = 1.0;
   if (GRAD_STATS) {
     skip = skip || atomicLoad(&control.nonFinite) != 0u;
@@ -249,7 +253,7 @@ fn prepare(@builtin(local_invocation_index) localIndex: u32) {
   let lrFactor = select(1.0, entry.factor, scheduled);
   storageBarrier();
   if (localIndex == 0u) {
-    control.executedCalls = control.executedCalls + 1u;
+    if (!stale) { control.executedCalls = control.executedCalls + 1u; }
     if (!current) { control.lostCalls = control.lostCalls + 1u; }
     if (unscheduled) { control.unscheduledCalls = control.unscheduledCalls + 1u; }
     if (!skip) { control.completedSteps = step; }

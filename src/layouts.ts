@@ -35,6 +35,7 @@ export const GRAD_CONTROL = {
   completedSteps: 16,
   lostCalls: 20,
   unscheduledCalls: 24,
+  generation: 28,
   bytes: 32,
 };
 
@@ -48,7 +49,8 @@ export const CALL = {
   maskStart: 2,
   epoch: 3,
   scheduled: 4,
-  groupLr: 5,
+  generation: 5,
+  groupLr: 6,
 } as const;
 
 export function callWords(groups: number, tensors: number): number {

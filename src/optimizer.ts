@@ -294,6 +294,10 @@ export class FusedOptimizer {
   #serial = 0;
   /** Calls recorded that run a prepare dispatch, minus those known to have failed to record. */
   #recordedCalls = 0;
+  /** Bumped by loadStateDict(): steps recorded before it and submitted after it are dropped on the GPU. */
+  #generation = 0;
+  /** Recording checks still outstanding at the last loadStateDict(). */
+  #checksBeforeLoad = 0;
   #completed = 0;
   #destroyed = false;
   #lost: GPUDeviceLostInfo | undefined;
@@ -1091,6 +1095,7 @@ export class FusedOptimizer {
     view.setUint32(CALL.maskStart * 4, CALL.groupLr + this.#groups.length, true);
     view.setUint32(CALL.epoch * 4, epoch, true);
     view.setUint32(CALL.scheduled * 4, this.#scheduled ? 1 : 0, true);
+    view.setUint32(CALL.generation * 4, this.#generation, true);
     // Plain loops: step() is the hot path and allocates nothing, not even callbacks.
     for (let g = 0; g < this.#groups.length; g++) {
       view.setFloat32((CALL.groupLr + g) * 4, this.#groups[g]!.hp.lr, true);
@@ -1164,6 +1169,12 @@ export class FusedOptimizer {
   // Bound once: watching a recording allocates no closure.
   readonly #onRecordingChecked = (error: GPUError | null): void => {
     this.#watchedRecordings--;
+    // Checks resolve in recording order; those of steps recorded before a loadStateDict() concern a count that
+    // the load has already replaced.
+    if (this.#checksBeforeLoad > 0) {
+      this.#checksBeforeLoad--;
+      return;
+    }
     if (error === null || this.#destroyed) return;
     // That step never runs: take it back as if it had never been recorded.
     this.#recordedCalls--;
@@ -1176,6 +1187,7 @@ export class FusedOptimizer {
 
   readonly #onRecordingUnchecked = (): void => {
     this.#watchedRecordings--;
+    if (this.#checksBeforeLoad > 0) this.#checksBeforeLoad--;
   };
 
   /** Refuses to go on after the GPU rejected steps, and reports (once) a recording WebGPU refused. */
@@ -1419,8 +1431,16 @@ export class FusedOptimizer {
         0,
         Uint32Array.from(header.tensors, (t) => t.step),
       );
-    // completedSteps, lostCalls, unscheduledCalls: a loaded state also ends a halt after rejected steps.
-    queue.writeBuffer(this.#control, GRAD_CONTROL.completedSteps, Uint32Array.of(header.step, 0, 0));
+    // executedCalls, completedSteps, lostCalls, unscheduledCalls, generation: a loaded state also ends a halt
+    // after rejected steps, and steps recorded before it (still in unsubmitted encoders) no longer run or count.
+    this.#generation = (this.#generation + 1) >>> 0;
+    this.#recordedCalls = 0;
+    this.#checksBeforeLoad = this.#watchedRecordings;
+    queue.writeBuffer(
+      this.#control,
+      GRAD_CONTROL.executedCalls,
+      Uint32Array.of(0, header.step, 0, 0, this.#generation),
+    );
     header.paramGroups.forEach((group, g) => {
       this.#groups[g]!.hp.lr = group.lr;
     });

@@ -389,3 +389,42 @@ describe('ring size', () => {
     grad.destroy();
   });
 });
+
+describe('a step recorded before loadStateDict() and submitted after it', () => {
+  it('belongs to the replaced state: it neither runs nor counts, as in torch where it ran before the load', async () => {
+    const steps = plan(8, 11);
+    const options = { schedule: (count: number) => 1 / (count + 1), skipNonFinite: true };
+    // The state to load: three steps taken by another optimizer.
+    const source = await rig(steps, options);
+    for (const k of range(0, 3)) {
+      const encoder = device.createCommandEncoder();
+      source.record(encoder, k);
+      device.queue.submit([encoder.finish()]);
+    }
+    const saved = await source.optimizer.stateDict();
+    source.destroy();
+
+    const late = await rig(steps, options);
+    const early = device.createCommandEncoder();
+    late.record(early, 7); // recorded against the fresh state
+    late.optimizer.loadStateDict(saved);
+    device.queue.submit([early.finish()]); // runs after the load
+    for (const k of range(3, 6)) {
+      const encoder = device.createCommandEncoder();
+      late.record(encoder, k);
+      device.queue.submit([encoder.finish()]);
+    }
+    const reference = await rig(steps, options);
+    reference.optimizer.loadStateDict(saved);
+    for (const k of range(3, 6)) {
+      const encoder = device.createCommandEncoder();
+      reference.record(encoder, k);
+      device.queue.submit([encoder.finish()]);
+    }
+    // Both start from the same params: the dropped step must leave no trace in params, moments or counts.
+    expect(await late.snapshot()).toBe(await reference.snapshot());
+    expect(late.optimizer.stepCount).toBe(6);
+    late.destroy();
+    reference.destroy();
+  });
+});
