@@ -7,15 +7,21 @@ export interface ArenaTensor {
   name?: string;
 }
 
+/**
+ * One value per tensor of `Tensors`: a tuple of the same length when the tensors were listed literally, so that
+ * `const [w, b] = arena.specs` needs no non-null assertion under `noUncheckedIndexedAccess`.
+ */
+export type PerTensor<Tensors extends readonly unknown[], Value> = { -readonly [K in keyof Tensors]: Value };
+
 /** One parameter buffer and one gradient buffer holding every tensor of a model, and where each tensor lives. */
-export interface ParameterArena {
+export interface ParameterArena<Tensors extends readonly ArenaTensor[] = readonly ArenaTensor[]> {
   param: GPUBuffer;
   grad: GPUBuffer;
   /** Byte offset of tensor i in both buffers: a multiple of minStorageBufferOffsetAlignment, so each tensor can be
    * bound on its own by the model's kernels. */
-  offsets: number[];
+  offsets: PerTensor<Tensors, number>;
   /** Ready for createRAdam & co.: every tensor batched into the same dispatches. */
-  specs: ParamSpec[];
+  specs: PerTensor<Tensors, ParamSpec>;
   destroy(): void;
 }
 
@@ -24,11 +30,11 @@ export interface ParameterArena {
  * share buffers in a constant number of dispatches; tensors in separate buffers cost one dispatch (and a bind
  * group switch) each, which dominates the host time of a step for models with hundreds of tensors.
  */
-export function createParameterArena(
+export function createParameterArena<const Tensors extends readonly ArenaTensor[]>(
   device: GPUDevice,
-  tensors: readonly ArenaTensor[],
+  tensors: Tensors,
   options: { label?: string; usage?: number } = {},
-): ParameterArena {
+): ParameterArena<Tensors> {
   const alignment = device.limits.minStorageBufferOffsetAlignment;
   const offsets: number[] = [];
   let cursor = 0;
@@ -50,15 +56,18 @@ export function createParameterArena(
   return {
     param,
     grad,
-    offsets,
-    specs: tensors.map((tensor, i) => ({
-      param,
-      grad,
-      length: tensor.length,
-      paramOffset: offsets[i]!,
-      gradOffset: offsets[i]!,
-      name: tensor.name ?? `params[${i}]`,
-    })),
+    // One entry per tensor, in order: what PerTensor promises.
+    offsets: offsets as PerTensor<Tensors, number>,
+    specs: tensors.map(
+      (tensor, i): ParamSpec => ({
+        param,
+        grad,
+        length: tensor.length,
+        paramOffset: offsets[i]!,
+        gradOffset: offsets[i]!,
+        name: tensor.name ?? `params[${i}]`,
+      }),
+    ) as PerTensor<Tensors, ParamSpec>,
     destroy() {
       param.destroy();
       grad.destroy();

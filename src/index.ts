@@ -1,4 +1,4 @@
-export { type ArenaTensor, createParameterArena, type ParameterArena } from './arena';
+export { type ArenaTensor, createParameterArena, type ParameterArena, type PerTensor } from './arena';
 export {
   createAdam,
   createAdamW,

@@ -7,7 +7,8 @@ import { type Layout, runGoldenCase } from '../helpers/golden-runner';
 const adapter = await navigator.gpu.requestAdapter();
 if (!adapter) {
   console.error(
-    'No WebGPU adapter in Deno: install chromium + libvulkan1 and set VK_ICD_FILENAMES to SwiftShader',
+    'No WebGPU adapter in Deno: run through `npm run test:wgpu`, which picks the GPU or SwiftShader ' +
+      '(install chromium + libvulkan1 on a machine without a GPU)',
   );
   Deno.exit(1);
 }
