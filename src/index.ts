@@ -14,7 +14,6 @@ export {
   ShaderCompilationError,
   WebGPURadamError,
 } from './errors';
-export { foldWorkgroups } from './grid';
 export type {
   ExecutionOptions,
   FusedOptimizer,
@@ -51,9 +50,3 @@ export {
   toTfjsWeights,
 } from './state';
 export type { Branch, GroupHyperParameters, StepInfo } from './step-scalars';
-export {
-  createStreamKernel,
-  type StreamKernel,
-  type StreamKernelName,
-  type StreamKernelOptions,
-} from './streams';
