@@ -1,3 +1,16 @@
+// The public entry point: re-exports only, plus what the published declarations need from the consumer's
+// environment. The WebGPU types (GPUDevice, GPUBuffer, ...) come from @webgpu/types, a peer dependency; `preserve`
+// keeps this reference in dist/index.d.ts, so consumers need no `types` entry of their own.
+/// <reference types="@webgpu/types" preserve="true" />
+
+declare global {
+  // FusedOptimizer has a `[Symbol.dispose]()` (for `using`). Declaring the symbol here keeps the declarations
+  // valid for consumers whose `lib` lacks esnext.disposable (identical to, and merged with, TypeScript's own).
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+  }
+}
+
 export { type ArenaTensor, createParameterArena, type ParameterArena, type PerTensor } from './arena';
 export {
   createAdam,
