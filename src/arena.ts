@@ -1,6 +1,7 @@
 import { configAssert } from './errors';
 import type { ParamSpec } from './params';
 
+/** One tensor to lay out in a parameter arena. */
 export interface ArenaTensor {
   /** Number of f32 elements. */
   length: number;
@@ -22,6 +23,7 @@ export interface ParameterArena<Tensors extends readonly ArenaTensor[] = readonl
   offsets: PerTensor<Tensors, number>;
   /** Ready for createRAdam & co.: every tensor batched into the same dispatches. */
   specs: PerTensor<Tensors, ParamSpec>;
+  /** Destroys both buffers. */
   destroy(): void;
 }
 

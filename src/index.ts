@@ -1,7 +1,7 @@
-// The public entry point: re-exports only, plus what the published declarations need from the consumer's
-// environment. The WebGPU types (GPUDevice, GPUBuffer, ...) come from @webgpu/types, a peer dependency; `preserve`
-// keeps this reference in dist/index.d.ts, so consumers need no `types` entry of their own.
-/// <reference types="@webgpu/types" preserve="true" />
+// The public entry point: re-exports only, plus one global declaration the published declarations need.
+// The WebGPU types (GPUDevice, GPUBuffer, ...) come from TypeScript's DOM lib from TypeScript 6 on, and from
+// @webgpu/types (a peer dependency) before that: package.json sends TypeScript 5 to dist/ts5/index.d.ts, which
+// references @webgpu/types and re-exports this entry (scripts/build-declarations.mjs writes it).
 
 declare global {
   // FusedOptimizer has a `[Symbol.dispose]()` (for `using`). Declaring the symbol here keeps the declarations
@@ -62,4 +62,10 @@ export {
   type TensorStateHeader,
   toTfjsWeights,
 } from './state';
-export type { Branch, GroupHyperParameters, StepInfo } from './step-scalars';
+export type {
+  AdaptiveHyperParameters,
+  Branch,
+  GroupHyperParameters,
+  SgdHyperParameters,
+  StepInfo,
+} from './step-scalars';

@@ -767,6 +767,7 @@ export class FusedOptimizer {
     this.#activeMask[word] = active ? this.#activeMask[word]! | bit : this.#activeMask[word]! & ~bit;
   }
 
+  /** Whether tensor `tensor` takes part in the next step (see `setActive`). */
   isActive(tensor: number): boolean {
     return ((this.#activeMask[tensor >> 5]! >>> (tensor % 32)) & 1) === 1;
   }
@@ -1070,6 +1071,7 @@ export class FusedOptimizer {
     for (const buffer of this.#ownedBuffers) buffer.destroy();
   }
 
+  /** `destroy()`, for `using optimizer = await createRAdam(…)`. */
   [Symbol.dispose](): void {
     this.destroy();
   }

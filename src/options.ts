@@ -14,6 +14,7 @@ import type { AdaptiveHyperParameters, SgdHyperParameters } from './step-scalars
  */
 export type RAdamPreset = 'torch' | 'paper' | 'original' | 'tfa' | 'optax';
 
+/** Options of `createRAdam`: hyper-parameters, the reference preset and its overrides. */
 export interface RAdamOptions {
   /** Which reference to match. @defaultValue 'torch' */
   preset?: RAdamPreset;
@@ -39,6 +40,7 @@ export interface RAdamOptions {
   degeneratedToSgd?: boolean;
 }
 
+/** Options of `createAdam` and `createAdamW` (torch.optim.Adam / AdamW semantics). */
 export interface AdamOptions {
   /** @defaultValue 1e-3 */
   lr?: number;
@@ -52,6 +54,7 @@ export interface AdamOptions {
   maximize?: boolean;
 }
 
+/** Options of `createSGD` (torch.optim.SGD semantics). */
 export interface SgdOptions {
   /** @defaultValue 1e-3 */
   lr?: number;
@@ -72,6 +75,7 @@ type PresetFields = Pick<
   'threshold' | 'thresholdComparison' | 'epsMode' | 'degeneratedToSgd' | 'decoupledWeightDecay' | 'eps'
 >;
 
+/** What each RAdam preset sets (see `RAdamPreset`); explicit options override these. */
 export const RADAM_PRESETS: Readonly<Record<RAdamPreset, Readonly<PresetFields>>> = {
   torch: {
     threshold: 5,

@@ -2,6 +2,7 @@ import { OptimizerStateError } from './errors';
 
 /** Version of the serialized optimizer state; bumped on any incompatible change. */
 export const STATE_FORMAT_VERSION = 1;
+/** The `format` tag of every serialized optimizer state. */
 export const STATE_FORMAT = 'webgpu-radam/optimizer-state';
 
 /** One tensor's state, torch-named. Offsets index `OptimizerState.payload` (in f32 elements). */
@@ -15,6 +16,7 @@ export interface TensorStateHeader {
   exp_avg_sq?: number;
 }
 
+/** The JSON header of a saved state: what it was taken from, and where each tensor's moments are in the payload. */
 export interface StateHeader {
   format: typeof STATE_FORMAT;
   version: number;
@@ -56,6 +58,7 @@ export function serializeState(state: OptimizerState): ArrayBuffer {
   return out;
 }
 
+/** Parses `serializeState`'s bytes; throws an OptimizerStateError for anything malformed or truncated. */
 export function deserializeState(bytes: ArrayBuffer): OptimizerState {
   const fail = (why: string): never => {
     throw new OptimizerStateError(`Invalid optimizer state: ${why}`);
