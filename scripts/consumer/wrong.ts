@@ -4,4 +4,3 @@ import { createRAdam } from 'webgpu-radam';
 
 declare const device: GPUDevice;
 await createRAdam(device, 42, { lr: 'x' });
-export {};
