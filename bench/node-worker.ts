@@ -36,8 +36,8 @@ async function main(options: SuiteOptions): Promise<void> {
   const adapter = await gpu.requestAdapter();
   if (!adapter) {
     throw new Error(
-      `Dawn found no adapter (VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES ?? 'unset'}); ` +
-        'install chromium and libvulkan1 (npm run setup)',
+      `Dawn found no adapter (chosen: ${process.env.WEBGPU_RADAM_ADAPTER ?? 'none'}, ` +
+        `VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES ?? 'unset'}); install chromium and libvulkan1 (npm run setup)`,
     );
   }
   const { device, timestamps } = await requestBenchDevice(adapter);

@@ -1,14 +1,25 @@
-// `npm run bench [-- --quick] [--sizes=1M,4M] [--runtimes=chromium,node-dawn] [--from=results.json]`: runs every workload in Node on
-// Dawn (a child process) and in headless Chromium (puppeteer-core, pages served by Vite), then prints the table
-// and writes bench/results/<timestamp>.json, latest.json, chart.png and bench/RESULTS.md. Exits non-zero when any
-// workload failed or measured nothing, and never waits forever: every workload has a timeout and the browser,
-// the server and the worker are always shut down.
+// `npm run bench [-- --quick] [--sizes=1M,4M] [--runtimes=chromium,node-dawn] [--adapter=gpu|swiftshader]
+// [--from=results.json]`: runs every workload in Node on Dawn (a child process) and in headless Chromium
+// (puppeteer-core, pages served by Vite), on the GPU when there is one (SwiftShader otherwise, see
+// scripts/webgpu-adapter.mjs), then prints the table. A full run writes bench/results/<timestamp>.json,
+// latest.json, chart.png and bench/RESULTS.md; a quick run writes only bench/results/quick.json, quick.md and
+// quick-chart.png, so it never replaces the committed full results. Exits non-zero when any workload failed or
+// measured nothing, or ran on another adapter than the one chosen, and never waits forever: every workload has
+// a timeout and the browser, the server and the worker are always shut down.
 import { execFileSync, fork } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { createServer, type ViteDevServer } from 'vite';
+import {
+  type AdapterChoice,
+  adapterMismatch,
+  chooseAdapter,
+  chromiumArgs,
+  chromiumEnvironment,
+  describeChoice,
+} from '../scripts/webgpu-adapter.mjs';
 import type { WorkerMessage } from './node-worker';
 import { type BenchReport, computeRatios, formatMarkdown, formatStdout, type Ratios } from './report';
 import {
@@ -26,17 +37,16 @@ import type { WorkloadSpec } from './workloads';
 
 const ROOT = process.cwd();
 const RESULTS = join(ROOT, 'bench/results');
-const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 interface Args {
   quick: boolean;
   sizes: number[] | undefined;
   runtimes: RuntimeName[];
-  /** Extra Chromium flags, e.g. --enable-features=Vulkan on a GPU machine. */
+  /** Extra Chromium flags, after the ones the adapter choice sets. */
   chromiumFlags: string[];
-  /** 'swiftshader' (default when VK_ICD_FILENAMES is unset), 'system', or an ICD JSON path. */
-  dawnIcd: string | undefined;
+  /** Forces the adapter kind; by default the GPU when there is one, SwiftShader otherwise. */
+  adapter: 'gpu' | 'swiftshader' | undefined;
   /** Re-render from this saved results JSON instead of measuring. */
   from: string | undefined;
 }
@@ -56,7 +66,7 @@ function parseArgs(argv: string[]): Args {
     sizes: undefined,
     runtimes: ['node-dawn', 'chromium'],
     chromiumFlags: [],
-    dawnIcd: undefined,
+    adapter: undefined,
     from: undefined,
   };
   for (const arg of argv) {
@@ -69,7 +79,7 @@ function parseArgs(argv: string[]): Args {
         return name;
       });
     } else if (key === '--chromium-flag' && value) args.chromiumFlags.push(value);
-    else if (key === '--dawn-icd' && value) args.dawnIcd = value;
+    else if (key === '--adapter' && (value === 'gpu' || value === 'swiftshader')) args.adapter = value;
     else if (key === '--from' && value) args.from = value;
     else throw new Error(`unknown argument ${arg}`);
   }
@@ -111,17 +121,10 @@ function failIncomplete(
 /** The Dawn worker: results stream back over IPC; silence for longer than one workload's timeout kills it. */
 function runNode(
   options: SuiteOptions,
-  args: Args,
   workloadTimeoutMs: number,
 ): Promise<{ runtime?: RuntimeSummary; records: BenchRecord[]; fatal?: string }> {
+  // chooseAdapter() has set this process's environment (VK_ICD_FILENAMES for SwiftShader, none for the GPU).
   const env = { ...process.env };
-  const icd = args.dawnIcd ?? (env.VK_ICD_FILENAMES ? undefined : 'swiftshader');
-  if (icd === 'swiftshader') env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
-  else if (icd === 'system') delete env.VK_ICD_FILENAMES;
-  else if (icd !== undefined) env.VK_ICD_FILENAMES = icd;
-  // The Vulkan loader warns on every device creation without it.
-  env.XDG_RUNTIME_DIR ??= mkdtempSync(join(tmpdir(), 'webgpu-radam-xdg-'));
-
   const specs = buildSpecs(options, false);
   const records: BenchRecord[] = [];
   let runtime: RuntimeSummary | undefined;
@@ -275,6 +278,7 @@ let launchedBrowser: Browser | undefined;
 /** Starts the page server and the browser, hands them to `use`, and always shuts both down. */
 async function withBrowser<T>(
   args: Args,
+  adapter: AdapterChoice,
   protocolTimeoutMs: number,
   use: (browser: Browser, baseUrl: string) => Promise<T>,
 ): Promise<T> {
@@ -291,17 +295,11 @@ async function withBrowser<T>(
       userDataDir,
       // A hung protocol call surfaces as an error after this long instead of blocking forever.
       protocolTimeout: protocolTimeoutMs,
+      env: chromiumEnvironment(adapter),
       args: [
-        '--headless=new',
-        '--no-sandbox',
-        '--enable-unsafe-webgpu',
+        ...chromiumArgs(adapter),
         // Full-resolution GPU timestamps instead of Chrome's 100 µs quantization.
         '--enable-webgpu-developer-features',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
         ...args.chromiumFlags,
       ],
     });
@@ -315,9 +313,25 @@ async function withBrowser<T>(
   }
 }
 
+/** Where a run's report goes: a quick run never touches the committed full-run files. */
+function outputsFor(mode: BenchReport['mode']): { json: string[]; markdown: string; chart: string } {
+  if (mode === 'quick') {
+    return {
+      json: ['quick.json'],
+      markdown: join(RESULTS, 'quick.md'),
+      chart: join(RESULTS, 'quick-chart.png'),
+    };
+  }
+  return {
+    json: ['latest.json'],
+    markdown: join(ROOT, 'bench/RESULTS.md'),
+    chart: join(RESULTS, 'chart.png'),
+  };
+}
+
 async function chartOrFailure(browser: Browser, baseUrl: string, report: BenchReport): Promise<string[]> {
   try {
-    await withTimeout(renderChart(browser, baseUrl, report, join(RESULTS, 'chart.png')), 60_000, 'chart');
+    await withTimeout(renderChart(browser, baseUrl, report, outputsFor(report.mode).chart), 60_000, 'chart');
     return [];
   } catch (error) {
     return [`chart: ${error instanceof Error ? error.message : String(error)}`];
@@ -325,25 +339,30 @@ async function chartOrFailure(browser: Browser, baseUrl: string, report: BenchRe
 }
 
 function writeSummary(report: BenchReport): void {
-  const markdown = join(ROOT, 'bench/RESULTS.md');
+  const { markdown } = outputsFor(report.mode);
   writeFileSync(markdown, formatMarkdown(report, report.command));
   // The repository's biome config formats markdown too; formatting the generated file keeps `npm run lint` clean.
-  try {
-    execFileSync(join(ROOT, 'node_modules/.bin/biome'), ['format', '--write', markdown], { stdio: 'ignore' });
-  } catch {
-    console.warn('bench: could not format bench/RESULTS.md with biome (left as generated)');
+  if (report.mode === 'full') {
+    try {
+      execFileSync(join(ROOT, 'node_modules/.bin/biome'), ['format', '--write', markdown], {
+        stdio: 'ignore',
+      });
+    } catch {
+      console.warn('bench: could not format bench/RESULTS.md with biome (left as generated)');
+    }
   }
   console.log(formatStdout(report));
 }
 
-/** `--from=<results.json>`: redraws the table, RESULTS.md and chart.png from a saved run without measuring. */
-async function rerender(args: Args, from: string): Promise<number> {
+/** `--from=<results.json>`: redraws the table, the report and the chart of a saved run without measuring. */
+async function rerender(args: Args, adapter: AdapterChoice, from: string): Promise<number> {
   const report = JSON.parse(readFileSync(from, 'utf8')) as BenchReport;
-  const problems = await withBrowser(args, 120_000, (browser, baseUrl) =>
+  const problems = await withBrowser(args, adapter, 120_000, (browser, baseUrl) =>
     chartOrFailure(browser, baseUrl, report),
   );
   writeSummary(report);
-  console.log(`\nredrew bench/RESULTS.md and bench/results/chart.png from ${from}`);
+  const { markdown, chart } = outputsFor(report.mode);
+  console.log(`\nredrew ${relative(ROOT, markdown)} and ${relative(ROOT, chart)} from ${from}`);
   for (const problem of problems) console.error(problem);
   return problems.length > 0 ? 1 : 0;
 }
@@ -351,8 +370,11 @@ async function rerender(args: Args, from: string): Promise<number> {
 async function main(): Promise<number> {
   const started = performance.now();
   const args = parseArgs(process.argv.slice(2));
+  if (args.adapter) process.env.WEBGPU_RADAM_ADAPTER = args.adapter;
+  const adapter = chooseAdapter();
+  console.log(describeChoice(adapter));
   mkdirSync(RESULTS, { recursive: true });
-  if (args.from) return rerender(args, args.from);
+  if (args.from) return rerender(args, adapter, args.from);
   const options = suiteOptions(args.quick, args.sizes);
   const workloadTimeoutMs = args.quick ? 45_000 : 420_000;
   // Belt and braces for CI: whatever hangs, the quick run ends (with status 1) within 5 minutes.
@@ -380,10 +402,10 @@ async function main(): Promise<number> {
 
   if (args.runtimes.includes('node-dawn')) {
     console.log('--- node-dawn (Dawn via npm webgpu, library from dist/index.js)');
-    collect(await runNode(options, args, workloadTimeoutMs));
+    collect(await runNode(options, workloadTimeoutMs));
   }
 
-  const report = await withBrowser(args, workloadTimeoutMs + 60_000, async (browser, baseUrl) => {
+  const report = await withBrowser(args, adapter, workloadTimeoutMs + 60_000, async (browser, baseUrl) => {
     if (args.runtimes.includes('chromium')) {
       console.log('--- chromium (headless, puppeteer-core, library from src/ via Vite)');
       collect(await runChromium(browser, baseUrl, options, workloadTimeoutMs));
@@ -394,6 +416,11 @@ async function main(): Promise<number> {
     }
     for (const name of args.runtimes) {
       if (!runtimes.some((r) => r.name === name)) failures.push(`${name}: the runtime did not start`);
+    }
+    // Numbers from SwiftShader on a GPU machine (or the reverse) would be reported under the wrong adapter.
+    for (const runtime of runtimes) {
+      const mismatch = adapterMismatch(adapter, runtime.adapter);
+      if (mismatch) failures.push(`${runtime.name}: ${mismatch}`);
     }
     const largest = Math.max(...options.sizes);
     const ratiosByRuntime: Partial<Record<RuntimeName, Ratios>> = {};
@@ -428,11 +455,13 @@ async function main(): Promise<number> {
   });
 
   const json = `${JSON.stringify(report, null, 2)}\n`;
-  writeFileSync(join(RESULTS, `${timestamp.replaceAll(':', '-')}.json`), json);
-  writeFileSync(join(RESULTS, 'latest.json'), json);
+  const outputs = outputsFor(report.mode);
+  const written = outputs.json.map((name) => join(RESULTS, name));
+  if (report.mode === 'full') written.push(join(RESULTS, `${timestamp.replaceAll(':', '-')}.json`));
+  for (const path of written) writeFileSync(path, json);
   writeSummary(report);
   console.log(
-    `\nwrote bench/results/latest.json, bench/results/chart.png, bench/RESULTS.md in ` +
+    `\nwrote ${[...written, outputs.chart, outputs.markdown].map((path) => relative(ROOT, path)).join(', ')} in ` +
       `${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
   if (failures.length > 0) {

@@ -1,17 +1,14 @@
-// A small MLP trained on WebGPU with the fused RAdam step: four tensors packed in one buffer, two param groups
-// (weight decay on weights only), a warmup + cosine schedule and the non-finite-gradient skip. Runs in Node on
-// Dawn (`npm run example`): on a machine without a GPU, Dawn runs on the SwiftShader CPU driver.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// A small MLP trained on WebGPU with the fused RAdam step: four tensors packed by createParameterArena into one
+// parameter buffer and one gradient buffer, two param groups (weight decay on weights only), a warmup + cosine
+// schedule and the non-finite-gradient skip. Runs in Node on Dawn (`npm run example`, which bundles it with Vite
+// and picks the GPU, or SwiftShader on a machine without one); `webgpu-radam` is imported as a user would.
 import { create, globals } from 'webgpu';
-import { createRAdam, type ParamSpec, warmupCosine } from '../src/index';
+import { createParameterArena, createRAdam, warmupCosine } from 'webgpu-radam';
+// The model's own kernels (a Vite `?raw` import; in plain Node, read the file with fs.readFileSync instead).
 import mlpWgsl from './mlp.wgsl?raw';
 
+// Dawn for Node does not define GPUBufferUsage, GPUShaderStage, ... on globalThis; browsers do.
 Object.assign(globalThis, globals);
-// Read by the Vulkan loader when the GPU instance is created below; the loader warns without a runtime dir.
-process.env.VK_ICD_FILENAMES ??= '/usr/lib/chromium/vk_swiftshader_icd.json';
-process.env.XDG_RUNTIME_DIR ??= mkdtempSync(join(tmpdir(), 'webgpu-radam-'));
 
 const INPUTS = 2;
 const HIDDEN = 32;
@@ -39,52 +36,50 @@ function spiral(seed: number): { points: Float32Array<ArrayBuffer>; labels: Uint
   return { points, labels };
 }
 
-// The GPU object must outlive the device (see WEBGPU-ON-CPU notes: Dawn crashes if it is collected).
+// Keep the object create() returns referenced for the whole program: if it is garbage-collected while the device
+// lives, Dawn crashes the process natively (during a readback or the next submit).
 const gpu = create([]);
 const adapter = await gpu.requestAdapter();
-if (!adapter)
-  throw new Error('No WebGPU adapter: install chromium + libvulkan1 (see README) or run on a GPU');
-const device = await adapter.requestDevice();
-console.log(`adapter: ${adapter.info.vendor} / ${adapter.info.architecture} / ${adapter.info.description}`);
-
-// Pack the four tensors into one parameter buffer (and one gradient buffer) at 256-byte boundaries.
-const lengths = { w1: HIDDEN * INPUTS, b1: HIDDEN, w2: CLASSES * HIDDEN, b2: CLASSES };
-const offsets: Record<keyof typeof lengths, number> = { w1: 0, b1: 0, w2: 0, b2: 0 };
-let cursor = 0;
-for (const name of Object.keys(lengths) as (keyof typeof lengths)[]) {
-  offsets[name] = cursor;
-  cursor += Math.ceil(lengths[name] / 64) * 64;
+if (!adapter) {
+  throw new Error(
+    'No WebGPU adapter: on a machine without a GPU, install chromium + libvulkan1 and set VK_ICD_FILENAMES ' +
+      '(see the README: Install and get a device)',
+  );
 }
-const total = cursor;
-const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-const paramBuffer = device.createBuffer({ size: total * 4, usage });
-const gradBuffer = device.createBuffer({ size: total * 4, usage });
+const device = await adapter.requestDevice();
+const { vendor, architecture, description, isFallbackAdapter } = adapter.info;
+console.log(
+  `adapter: ${[vendor, architecture, description].filter(Boolean).join(' / ')}${isFallbackAdapter ? ' (CPU)' : ''}`,
+);
+
+// One parameter buffer and one gradient buffer for the whole model; each tensor starts at a binding-aligned offset.
+const arena = createParameterArena(device, [
+  { name: 'fc1.weight', length: HIDDEN * INPUTS },
+  { name: 'fc1.bias', length: HIDDEN },
+  { name: 'fc2.weight', length: CLASSES * HIDDEN },
+  { name: 'fc2.bias', length: CLASSES },
+]);
+const [w1, b1, w2, b2] = arena.specs;
+const total = arena.param.size / 4;
 let seed = 7;
 const initial = new Float32Array(total).map(() => {
   seed = (seed * 1664525 + 1013904223) >>> 0;
   return (seed / 4294967296 - 0.5) * 1.2;
 });
-device.queue.writeBuffer(paramBuffer, 0, initial);
-const spec = (name: keyof typeof lengths): ParamSpec => ({
-  param: paramBuffer,
-  grad: gradBuffer,
-  length: lengths[name],
-  paramOffset: offsets[name] * 4,
-  gradOffset: offsets[name] * 4,
-  name,
-});
+device.queue.writeBuffer(arena.param, 0, initial);
 
 const radam = await createRAdam(
   device,
   [
-    { params: [spec('w1'), spec('w2')], weightDecay: 1e-3, decoupledWeightDecay: true },
-    { params: [spec('b1'), spec('b2')], weightDecay: 0 },
+    { params: [w1, w2], weightDecay: 1e-3, decoupledWeightDecay: true },
+    { params: [b1, b2], weightDecay: 0 },
   ],
   { lr: 2e-2, schedule: warmupCosine(20, STEPS, 0.05), skipNonFinite: true },
 );
 
 const { points, labels } = spiral(1);
 const samples = labels.length;
+const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 const storage = (data: ArrayBufferView<ArrayBuffer> | number) => {
   const size = typeof data === 'number' ? data : data.byteLength;
   const buffer = device.createBuffer({ size, usage });
@@ -95,7 +90,8 @@ const shape = device.createBuffer({ size: 32, usage: GPUBufferUsage.UNIFORM | GP
 device.queue.writeBuffer(
   shape,
   0,
-  Uint32Array.of(samples, INPUTS, HIDDEN, CLASSES, offsets.w1, offsets.b1, offsets.w2, offsets.b2),
+  // The kernels index the arena in elements.
+  Uint32Array.of(samples, INPUTS, HIDDEN, CLASSES, ...arena.offsets.map((bytes) => bytes / 4)),
 );
 const losses = storage(samples * 4);
 const module = device.createShaderModule({ code: mlpWgsl });
@@ -129,11 +125,11 @@ const bindGroup = device.createBindGroup({
     shape,
     storage(points),
     storage(labels),
-    paramBuffer,
+    arena.param,
     storage(samples * HIDDEN * 4),
     storage(samples * CLASSES * 4),
     losses,
-    gradBuffer,
+    arena.grad,
   ].map((buffer, binding) => ({ binding, resource: { buffer } })),
 });
 const readback = device.createBuffer({
@@ -186,6 +182,7 @@ console.log(
     `${radam.dispatchesPerStep} dispatches per step, ${(hostMs / STEPS).toFixed(3)} ms host time per step`,
 );
 radam.destroy();
+arena.destroy();
 device.destroy();
 if (!(last < first * 0.5)) {
   console.error('the loss did not fall by half: something is wrong');

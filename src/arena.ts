@@ -4,21 +4,29 @@ import { PREPARED_SLOT_BYTES } from './layouts';
 import { assertKnownKeys, guardedRead, snapshotKeys } from './options';
 import type { ParamSpec } from './params';
 
+/** One tensor to lay out in a parameter arena. */
 export interface ArenaTensor {
   /** Number of f32 elements. */
   length: number;
   name?: string;
 }
 
+/**
+ * One value per tensor of `Tensors`: a tuple of the same length when the tensors were listed literally, so that
+ * `const [w, b] = arena.specs` needs no non-null assertion under `noUncheckedIndexedAccess`.
+ */
+export type PerTensor<Tensors extends readonly unknown[], Value> = { -readonly [K in keyof Tensors]: Value };
+
 /** One parameter buffer and one gradient buffer holding every tensor of a model, and where each tensor lives. */
-export interface ParameterArena {
+export interface ParameterArena<Tensors extends readonly ArenaTensor[] = readonly ArenaTensor[]> {
   param: GPUBuffer;
   grad: GPUBuffer;
   /** Byte offset of tensor i in both buffers: a multiple of minStorageBufferOffsetAlignment, so each tensor can be
    * bound on its own by the model's kernels. */
-  offsets: number[];
+  offsets: PerTensor<Tensors, number>;
   /** Ready for createRAdam & co.: every tensor batched into the same dispatches. */
-  specs: ParamSpec[];
+  specs: PerTensor<Tensors, ParamSpec>;
+  /** Destroys both buffers. */
   destroy(): void;
 }
 
@@ -27,11 +35,11 @@ export interface ParameterArena {
  * share buffers in a constant number of dispatches; tensors in separate buffers cost one dispatch (and a bind
  * group switch) each, which dominates the host time of a step for models with hundreds of tensors.
  */
-export function createParameterArena(
+export function createParameterArena<const Tensors extends readonly ArenaTensor[]>(
   device: GPUDevice,
-  tensors: readonly ArenaTensor[],
+  tensors: Tensors,
   options: { label?: string; usage?: number } = {},
-): ParameterArena {
+): ParameterArena<Tensors> {
   assertDevice(device, 'createParameterArena');
   assertKnownKeys(options, ['label', 'usage'], 'option', 'options');
   const { label = 'webgpu-radam arena', usage: extraUsage = 0 } = snapshotKeys(
@@ -123,15 +131,18 @@ export function createParameterArena(
   return {
     param,
     grad,
-    offsets,
-    specs: lengths.map((length, i) => ({
-      param,
-      grad,
-      length,
-      paramOffset: offsets[i]!,
-      gradOffset: offsets[i]!,
-      name: names[i]!,
-    })),
+    // One entry per tensor, in order: what PerTensor promises.
+    offsets: offsets as PerTensor<Tensors, number>,
+    specs: lengths.map(
+      (length, i): ParamSpec => ({
+        param,
+        grad,
+        length,
+        paramOffset: offsets[i]!,
+        gradOffset: offsets[i]!,
+        name: names[i]!,
+      }),
+    ) as PerTensor<Tensors, ParamSpec>,
     destroy() {
       param.destroy();
       grad.destroy();

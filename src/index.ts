@@ -1,4 +1,17 @@
-export { type ArenaTensor, createParameterArena, type ParameterArena } from './arena';
+// The public entry point: re-exports only, plus one global declaration the published declarations need.
+// The WebGPU types (GPUDevice, GPUBuffer, ...) come from TypeScript's DOM lib from TypeScript 6 on, and from
+// @webgpu/types (a peer dependency) before that: package.json sends TypeScript 5 to dist/ts5/index.d.ts, which
+// references @webgpu/types and re-exports this entry (scripts/build-declarations.mjs writes it).
+
+declare global {
+  // FusedOptimizer has a `[Symbol.dispose]()` (for `using`). Declaring the symbol here keeps the declarations
+  // valid for consumers whose `lib` lacks esnext.disposable (identical to, and merged with, TypeScript's own).
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+  }
+}
+
+export { type ArenaTensor, createParameterArena, type ParameterArena, type PerTensor } from './arena';
 export {
   createAdam,
   createAdamW,
@@ -14,7 +27,6 @@ export {
   ShaderCompilationError,
   WebGPURadamError,
 } from './errors';
-export { foldWorkgroups } from './grid';
 export type {
   ExecutionOptions,
   FusedOptimizer,
@@ -50,10 +62,10 @@ export {
   type TensorStateHeader,
   toTfjsWeights,
 } from './state';
-export type { Branch, GroupHyperParameters, StepInfo } from './step-scalars';
-export {
-  createStreamKernel,
-  type StreamKernel,
-  type StreamKernelName,
-  type StreamKernelOptions,
-} from './streams';
+export type {
+  AdaptiveHyperParameters,
+  Branch,
+  GroupHyperParameters,
+  SgdHyperParameters,
+  StepInfo,
+} from './step-scalars';

@@ -960,7 +960,7 @@ export class FusedOptimizer {
     this.#activeMask[word] = active ? this.#activeMask[word]! | bit : this.#activeMask[word]! & ~bit;
   }
 
-  /** Whether step() updates tensor i (see setActive()). */
+  /** Whether tensor `tensor` takes part in the next step (see `setActive`). */
   isActive(tensor: number): boolean {
     this.#assertTensorIndex(tensor);
     return ((this.#activeMask[tensor >> 5]! >>> (tensor % 32)) & 1) === 1;
@@ -1478,6 +1478,7 @@ export class FusedOptimizer {
     for (const buffer of this.#ownedBuffers) buffer.destroy();
   }
 
+  /** `destroy()`, for `using optimizer = await createRAdam(…)`. */
   [Symbol.dispose](): void {
     this.destroy();
   }

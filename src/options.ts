@@ -15,6 +15,7 @@ import type { AdaptiveHyperParameters, GroupHyperParameters, SgdHyperParameters 
  */
 export type RAdamPreset = 'torch' | 'paper' | 'original' | 'tfa' | 'optax';
 
+/** Options of `createRAdam`: hyper-parameters, the reference preset and its overrides. */
 export interface RAdamOptions {
   /** Which reference to match. @defaultValue 'torch' */
   preset?: RAdamPreset | undefined;
@@ -40,6 +41,7 @@ export interface RAdamOptions {
   degeneratedToSgd?: boolean | undefined;
 }
 
+/** Options of `createAdam` and `createAdamW` (torch.optim.Adam / AdamW semantics). */
 export interface AdamOptions {
   /** @defaultValue 1e-3 */
   lr?: number | undefined;
@@ -53,6 +55,7 @@ export interface AdamOptions {
   maximize?: boolean | undefined;
 }
 
+/** Options of `createSGD` (torch.optim.SGD semantics). */
 export interface SgdOptions {
   /** @defaultValue 1e-3 */
   lr?: number | undefined;
@@ -73,6 +76,7 @@ type PresetFields = Pick<
   'threshold' | 'thresholdComparison' | 'epsMode' | 'degeneratedToSgd' | 'decoupledWeightDecay' | 'eps'
 >;
 
+/** What each RAdam preset sets (see `RAdamPreset`); explicit options override these. */
 export const RADAM_PRESETS: Readonly<Record<RAdamPreset, Readonly<PresetFields>>> = {
   torch: {
     threshold: 5,

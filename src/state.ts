@@ -3,6 +3,7 @@ import { MAX_STEP_COUNT } from './step-scalars';
 
 /** Version of the serialized optimizer state; bumped on any incompatible change. */
 export const STATE_FORMAT_VERSION = 1;
+/** The `format` tag of every serialized optimizer state. */
 export const STATE_FORMAT = 'webgpu-radam/optimizer-state';
 
 /** One tensor's state, torch-named. Offsets index `OptimizerState.payload` (in f32 elements). */
@@ -16,6 +17,7 @@ export interface TensorStateHeader {
   exp_avg_sq?: number;
 }
 
+/** The JSON header of a saved state: what it was taken from, and where each tensor's moments are in the payload. */
 export interface StateHeader {
   format: typeof STATE_FORMAT;
   version: number;
@@ -140,7 +142,7 @@ export function serializeState(state: OptimizerState): ArrayBuffer {
 }
 
 /**
- * Parses serializeState's bytes: an ArrayBuffer (or SharedArrayBuffer) or any view of one (Uint8Array, a Node
+ * Parses `serializeState`'s bytes (throws an OptimizerStateError for anything malformed or truncated): an ArrayBuffer (or SharedArrayBuffer) or any view of one (Uint8Array, a Node
  * Buffer such as `fs.readFileSync(file)`, DataView, …), read from the view's byteOffset over its byteLength.
  */
 export function deserializeState(bytes: ArrayBufferLike | ArrayBufferView): OptimizerState {

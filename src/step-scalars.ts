@@ -10,6 +10,7 @@ export const BRANCH_CODE: Record<Branch, number> = { none: 0, momentum: 1, adapt
 /** RAdam, Adam/AdamW and torch SGD hyper-parameters of one param group, after defaults are resolved. */
 export type GroupHyperParameters = AdaptiveHyperParameters | SgdHyperParameters;
 
+/** Resolved hyper-parameters of an RAdam, Adam or AdamW param group. */
 export interface AdaptiveHyperParameters {
   /** 'rectified' is RAdam; 'adaptive' is Adam/AdamW (always adaptive, r = 1). */
   kind: 'rectified' | 'adaptive';
@@ -29,6 +30,7 @@ export interface AdaptiveHyperParameters {
   degeneratedToSgd: boolean;
 }
 
+/** Resolved hyper-parameters of an SGD param group. */
 export interface SgdHyperParameters {
   kind: 'sgd';
   lr: number;

@@ -1,7 +1,9 @@
-import { basename } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as api from '../src/index';
-import { generateRows, listGoldenFiles, loadGoldenCase } from './helpers/golden';
+import { generateRows, listGoldenFiles, loadGoldenCase, readGoldenJson } from './helpers/golden';
 import { type GoldenReport, type Layout, runGoldenCase } from './helpers/golden-runner';
 import { requestTestDevice } from './helpers/webgpu-node';
 
@@ -36,10 +38,10 @@ describe('golden file format port', () => {
   it('finds golden cases', () => {
     expect(files.length).toBeGreaterThan(0);
   });
-  it.each(files.map((file) => [basename(file), file]))(
+  it.each(files.map((file) => [file.label, file.path]))(
     '%s: generator reproduces firstValues and explicit grads',
     (_, file) => {
-      const golden = loadGoldenCase(file);
+      const golden = readGoldenJson(file);
       const spec = golden.gradSpec;
       if (typeof spec !== 'object' || spec.type !== 'mulberry32_uniform') return;
       const rows = generateRows(spec, golden.n);
@@ -49,9 +51,52 @@ describe('golden file format port', () => {
   );
 });
 
+describe('golden cases this runner cannot check are rejected, not skipped', () => {
+  const vendored = listGoldenFiles().find((file) => file.label === 'adam_basic.json')!;
+  const base = JSON.parse(readFileSync(vendored.path, 'utf8')) as Record<string, unknown>;
+  const variants: [string, (c: Record<string, unknown>) => void, string][] = [
+    [
+      'hp.amsgrad true',
+      (c) => Object.assign(c.hp as object, { amsgrad: true }),
+      'unsupported value hp.amsgrad = true',
+    ],
+    [
+      'an unknown hp key',
+      (c) => Object.assign(c.hp as object, { nesterov: true }),
+      'unknown field hp.nesterov',
+    ],
+    ['an unknown mode', (c) => Object.assign(c, { mode: 'lookahead' }), 'case.mode = "lookahead"'],
+    [
+      'an unknown top-level field',
+      (c) => Object.assign(c, { slowWeights: [] }),
+      'unknown field case.slowWeights',
+    ],
+    [
+      'an unknown expected array',
+      (c) => Object.assign(c.expected as object, { vmax: [] }),
+      'unknown field expected.vmax',
+    ],
+  ];
+  it.each(variants)('%s', (_, edit, message) => {
+    const dir = mkdtempSync(join(tmpdir(), 'webgpu-radam-golden-'));
+    try {
+      const edited = structuredClone(base);
+      edit(edited);
+      const path = join(dir, 'case.json');
+      writeFileSync(path, JSON.stringify(edited));
+      expect(() => loadGoldenCase(path)).toThrow(message);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('accepts the unedited case', () => {
+    expect(loadGoldenCase(vendored.path).name).toBe(base.name);
+  });
+});
+
 const layouts: Layout[] = ['separate', 'unaligned'];
 describe.each(layouts)('golden cases through the public API (%s buffers)', (layout) => {
-  it.each(files.map((file) => [basename(file), file]))('%s', async (_, file) => {
+  it.each(files.map((file) => [file.label, file.path]))('%s', async (_, file) => {
     const golden = loadGoldenCase(file);
     const report = await runGoldenCase(api, device, golden, layout);
     reports.push(report);

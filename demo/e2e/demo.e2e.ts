@@ -5,10 +5,17 @@ import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { type PreviewServer, preview } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  adapterMismatch,
+  chooseAdapter,
+  chromiumArgs,
+  chromiumEnvironment,
+} from '../../scripts/webgpu-adapter.mjs';
 import type { TrainResult } from '../hook';
 import { RUNS } from '../runs';
 
-// Opens the BUILT demo (npm run build:demo) in headless Chromium on SwiftShader, trains a fixed number of
+// Opens the BUILT demo (npm run build:demo) in headless Chromium, on the GPU when there is one and on SwiftShader
+// otherwise (scripts/webgpu-adapter.mjs, chosen in the vitest config), trains a fixed number of
 // steps at each learning rate through window.__demo (the page's sweep), checks the reported losses and saves
 // demo/screenshot.png. DEMO_E2E_LRS (comma-separated) and DEMO_E2E_STEPS override the defaults, e.g. to take
 // the README screenshot with a full sweep.
@@ -40,21 +47,10 @@ beforeAll(async () => {
     headless: true,
     userDataDir,
     protocolTimeout: SECONDS_PER_LR * 1000,
-    args: [
-      '--headless=new',
-      '--no-sandbox',
-      '--enable-unsafe-webgpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      // Presenting a WebGPU canvas needs these three: with the default (GL) compositor the GPU process fails
-      // to create the canvas's shared image on SwiftShader and every device of the page is lost.
-      '--enable-features=Vulkan',
-      '--use-vulkan=swiftshader',
-      '--use-angle=vulkan',
-    ],
+    // Vulkan flags either way: presenting a WebGPU canvas through the default (GL) compositor fails on
+    // SwiftShader, and every device of the page is lost.
+    args: chromiumArgs(chooseAdapter()),
+    env: chromiumEnvironment(chooseAdapter()),
   });
   page = await browser.newPage();
   await page.setViewport({ width: 1280, height: 1200, deviceScaleFactor: 1 });
@@ -75,6 +71,18 @@ afterAll(async () => {
 });
 
 describe('demo in headless Chromium', () => {
+  it('runs on the adapter chosen for this machine', async () => {
+    const info = await page.evaluate(async () => {
+      const adapter = await navigator.gpu?.requestAdapter();
+      if (!adapter) return null;
+      const { vendor, architecture, device, description, isFallbackAdapter } = adapter.info;
+      return { vendor, architecture, device, description, isFallbackAdapter };
+    });
+    expect(info, 'requestAdapter() in the page').not.toBeNull();
+    console.log(`[demo e2e] page adapter: ${JSON.stringify(info)}`);
+    expect(adapterMismatch(chooseAdapter(), info!)).toBeUndefined();
+  });
+
   it(
     'trains the four optimizers and reports their losses',
     async () => {

@@ -1,4 +1,8 @@
 import { defineConfig } from 'vitest/config';
+import { chooseAdapter, describeChoice } from '../../scripts/webgpu-adapter.mjs';
+
+// Chosen once, before the test process forks; the test launches Chromium with the matching flags and environment.
+console.log(describeChoice(chooseAdapter()));
 
 // Kept apart from the unit tests (test/**/*.test.ts): this one needs Chromium and the built demo.
 export default defineConfig({

@@ -34,7 +34,7 @@ export async function readF32(
   return out;
 }
 
-/** mulberry32, the generator the golden vectors use (see ../shared/golden/README.md). */
+/** mulberry32, the generator the golden vectors use (see test/golden/README.md). */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

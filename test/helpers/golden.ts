@@ -1,9 +1,9 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { basename, delimiter, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mulberry32 } from './buffers';
 
-// Format: ../shared/golden/README.md.
+// Format: test/golden/README.md.
 export type GoldenMode = 'torch' | 'original' | 'tfa' | 'optax' | 'adam' | 'adamw' | 'sgd';
 
 export interface Tolerance {
@@ -30,6 +30,8 @@ interface GeneratorSpec {
   rows: number;
   scalePattern: number[];
   firstValues?: number[];
+  /** Per-row factor (a per-step gradient scale). */
+  rowScale?: number[];
 }
 
 export interface GoldenCase {
@@ -51,41 +53,250 @@ export interface GoldenCase {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const DEFAULT_GOLDEN_DIR = resolve(here, '../../../shared/golden');
+/** The cases vendored into the repository (copied from the generator's output; never edited by hand). */
+export const VENDORED_GOLDEN_DIR = resolve(here, '../golden');
 
-/** The directories whose every *.json is a golden case: ../shared/golden plus $RADAM_GOLDEN_DIR when set. */
+/**
+ * The directories whose every `*.json`, at any depth, is a golden case: test/golden plus every folder listed in
+ * $RADAM_GOLDEN_DIR (separated like PATH), e.g. held-out cases kept outside the repository.
+ */
 export function goldenDirectories(): string[] {
-  const dirs = [DEFAULT_GOLDEN_DIR];
-  const extra = process.env.RADAM_GOLDEN_DIR;
-  if (extra && resolve(extra) !== DEFAULT_GOLDEN_DIR) dirs.push(resolve(extra));
-  for (const dir of dirs) {
-    if (!existsSync(dir)) throw new Error(`golden directory ${dir} does not exist`);
+  const extra = (process.env.RADAM_GOLDEN_DIR ?? '').split(delimiter).filter((dir) => dir.length > 0);
+  const dirs: string[] = [];
+  for (const dir of [VENDORED_GOLDEN_DIR, ...extra.map((d) => resolve(d))]) {
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+      throw new Error(`golden directory ${dir} does not exist (from RADAM_GOLDEN_DIR?)`);
+    }
+    if (!dirs.includes(realpathSync(dir))) dirs.push(realpathSync(dir));
   }
   return dirs;
 }
 
-export function listGoldenFiles(): string[] {
+export interface GoldenFile {
+  /** Absolute path. */
+  path: string;
+  /** Path relative to its golden directory, prefixed by that directory's name when it is not test/golden. */
+  label: string;
+}
+
+function jsonFilesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .flatMap((entry) => {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) return jsonFilesUnder(path);
+      return entry.isFile() && entry.name.endsWith('.json') ? [path] : [];
+    });
+}
+
+export function listGoldenFiles(): GoldenFile[] {
+  const vendored = realpathSync(VENDORED_GOLDEN_DIR);
+  const seen = new Set<string>();
   return goldenDirectories().flatMap((dir) =>
-    readdirSync(dir)
-      .filter((file) => file.endsWith('.json'))
-      .sort()
-      .map((file) => join(dir, file)),
+    jsonFilesUnder(dir)
+      .filter((path) => !seen.has(path) && seen.add(path))
+      .map((path) => ({
+        path,
+        label: dir === vendored ? relative(dir, path) : join(basename(dir), relative(dir, path)),
+      })),
   );
 }
 
-export function loadGoldenCase(file: string): GoldenCase {
+/** The case as stored, unchecked: for tests of the format's generators, which need no optimizer semantics. */
+export function readGoldenJson(file: string): GoldenCase {
   return { file, ...(JSON.parse(readFileSync(file, 'utf8')) as Omit<GoldenCase, 'file'>) };
 }
 
-/** Rows of `n` values from one mulberry32 stream, drawn row-major; value = scale[i % len] * (2u - 1). */
+/** The case, after checking that this runner implements every field and hyper-parameter it uses. */
+export function loadGoldenCase(file: string): GoldenCase {
+  const raw: unknown = JSON.parse(readFileSync(file, 'utf8'));
+  const problems = formatProblems(raw);
+  if (problems.length > 0) {
+    throw new Error(
+      `golden case ${file} uses what this runner does not implement, so it cannot be checked ` +
+        `(a runner that skipped these would test something else):\n  ${problems.join('\n  ')}`,
+    );
+  }
+  return { file, ...(raw as Omit<GoldenCase, 'file'>) };
+}
+
+// What each part of a case may contain (../golden/README.md). Anything else is rejected rather than skipped: a
+// field this runner ignores (an `hp.amsgrad: true`, an `expected.vmax`) would make it test a different optimizer.
+// Informational fields (notes, verification records, the float64 implementation's tolerances) are listed too.
+type Check = (value: unknown) => boolean;
+const any: Check = () => true;
+const number: Check = (v) => typeof v === 'number';
+const boolean: Check = (v) => typeof v === 'boolean';
+const oneOf =
+  (...allowed: unknown[]): Check =>
+  (v) =>
+    allowed.includes(v);
+
+const RADAM_HP: Record<string, Check> = {
+  lr: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  weightDecay: number,
+  decoupled: boolean,
+  threshold: number,
+  thresholdOp: oneOf('>', '>='),
+  degeneratedToSgd: boolean,
+  epsMode: oneOf('uncorrected', 'corrected'),
+  maximize: boolean,
+};
+const ADAM_HP: Record<string, Check> = {
+  lr: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  weightDecay: number,
+  decoupled: boolean,
+  maximize: boolean,
+  // torch's Adam adds eps to the bias-corrected sqrt(v), the only form createAdam implements.
+  epsMode: oneOf('corrected'),
+  // AMSGrad (a max over v in the denominator) is not implemented by this runner.
+  amsgrad: oneOf(false),
+};
+const HP_BY_MODE: Record<GoldenMode, Record<string, Check>> = {
+  torch: RADAM_HP,
+  original: RADAM_HP,
+  tfa: RADAM_HP,
+  optax: RADAM_HP,
+  adam: { ...ADAM_HP, decoupled: oneOf(false) },
+  adamw: { ...ADAM_HP, decoupled: oneOf(true) },
+  sgd: {
+    lr: number,
+    momentum: number,
+    dampening: number,
+    nesterov: boolean,
+    weightDecay: number,
+    maximize: boolean,
+  },
+};
+const GENERATOR: Record<string, Check> = {
+  type: oneOf('mulberry32_uniform'),
+  seed: number,
+  rows: number,
+  scalePattern: Array.isArray,
+  firstValues: Array.isArray,
+};
+const TRAJECTORY: Record<string, Check> = { atSteps: Array.isArray, params: any, m: any, v: any };
+const STEP_INFO: Record<string, Check> = {
+  t: number,
+  branch: oneOf('sgd', 'adaptive', 'none'),
+  // The float64 reference's per-step scalars, informational here (the runner compares the branch).
+  rho_t: number,
+  bc1: number,
+  bc2: number,
+  rect: number,
+  stepSize: number,
+};
+// observedTorchF32VsF64MaxAbs: how the atol was derived, informational.
+const TOLERANCE: Record<string, Check> = { rtol: number, atol: number, observedTorchF32VsF64MaxAbs: any };
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Every key of `value` (at `where`) not in `known`, or whose value `known[key]` does not accept. */
+function unknownFields(value: unknown, known: Record<string, Check>, where: string): string[] {
+  if (!isRecord(value)) return [`${where}: expected an object, got ${JSON.stringify(value)}`];
+  return Object.entries(value).flatMap(([key, field]) => {
+    const check = known[key];
+    if (!check) return [`unknown field ${where}.${key}`];
+    return check(field) ? [] : [`unsupported value ${where}.${key} = ${JSON.stringify(field)}`];
+  });
+}
+
+function formatProblems(raw: unknown): string[] {
+  if (!isRecord(raw)) return ['the file is not a JSON object'];
+  const mode = raw.mode as GoldenMode;
+  const hp = HP_BY_MODE[mode];
+  const problems = unknownFields(
+    raw,
+    {
+      name: (v) => typeof v === 'string',
+      mode: (v) => typeof v === 'string' && Object.hasOwn(HP_BY_MODE, v),
+      hp: isRecord,
+      n: number,
+      steps: number,
+      note: any,
+      params0: Array.isArray,
+      params0Spec: (v) => v === 'explicit' || isRecord(v),
+      grads: (v) => v === null || Array.isArray(v),
+      gradSpec: (v) => v === 'explicit' || isRecord(v),
+      atSteps: Array.isArray,
+      expected: isRecord,
+      expectedF32: (v) => v === null || isRecord(v),
+      tolerances: isRecord,
+      verification: any,
+      verification_closedLoopSensitivityMaxAbs: any,
+    },
+    'case',
+  );
+  if (hp) problems.push(...unknownFields(raw.hp, hp, 'hp'));
+  if (isRecord(raw.params0Spec)) problems.push(...unknownFields(raw.params0Spec, GENERATOR, 'params0Spec'));
+  if (isRecord(raw.gradSpec)) {
+    const rosenbrock = raw.gradSpec.type === 'rosenbrock';
+    const known = rosenbrock ? { type: any, formula: any } : { ...GENERATOR, rowScale: Array.isArray };
+    problems.push(...unknownFields(raw.gradSpec, known, 'gradSpec'));
+  }
+  if (isRecord(raw.expected)) {
+    // `f`: the Rosenbrock case's loss per atStep, informational.
+    problems.push(
+      ...unknownFields(raw.expected, { ...TRAJECTORY, stepInfo: Array.isArray, f: any }, 'expected'),
+    );
+    const stepInfo = Array.isArray(raw.expected.stepInfo) ? raw.expected.stepInfo : [];
+    const first = stepInfo.flatMap((info, i) => unknownFields(info, STEP_INFO, `expected.stepInfo[${i}]`))[0];
+    if (first) problems.push(first);
+  }
+  if (isRecord(raw.expectedF32)) {
+    problems.push(...unknownFields(raw.expectedF32, { ...TRAJECTORY, source: any }, 'expectedF32'));
+  }
+  if (isRecord(raw.tolerances)) {
+    const perArray = { params: isRecord, m: isRecord, v: isRecord };
+    problems.push(
+      ...unknownFields(
+        raw.tolerances,
+        { check: any, float64_vs_expected: any, float32_vs_expected_or_expectedF32: isRecord },
+        'tolerances',
+      ),
+    );
+    const f32 = raw.tolerances.float32_vs_expected_or_expectedF32;
+    problems.push(...unknownFields(f32, perArray, 'tolerances.float32_vs_expected_or_expectedF32'));
+    if (isRecord(f32)) {
+      for (const [array, tolerance] of Object.entries(f32)) {
+        problems.push(
+          ...unknownFields(tolerance, TOLERANCE, `tolerances.float32_vs_expected_or_expectedF32.${array}`),
+        );
+      }
+    }
+  }
+  if (
+    Array.isArray(raw.atSteps) &&
+    isRecord(raw.expected) &&
+    JSON.stringify(raw.atSteps) !== JSON.stringify(raw.expected.atSteps)
+  ) {
+    problems.push('case.atSteps differs from expected.atSteps');
+  }
+  return problems;
+}
+
+/**
+ * Rows of `n` values from one mulberry32 stream, drawn row-major; value = scale[i % len] * (2u - 1), times
+ * rowScale[row] when given.
+ */
 export function generateRows(spec: GeneratorSpec, n: number): number[][] {
   const random = mulberry32(spec.seed);
   const rows: number[][] = [];
   for (let r = 0; r < spec.rows; r++) {
     const row: number[] = [];
+    const rowScale = spec.rowScale?.[r];
     for (let i = 0; i < n; i++) {
       const scale = spec.scalePattern[i % spec.scalePattern.length]!;
-      row.push(scale * (2 * random() - 1));
+      const value = scale * (2 * random() - 1);
+      row.push(rowScale === undefined ? value : rowScale * value);
     }
     rows.push(row);
   }

@@ -1,12 +1,11 @@
 import './install-globals';
 import { create } from 'webgpu';
 
-export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
-
 const INSTALL_HINT =
-  'No WebGPU adapter found. Tests run real WGSL on a CPU Vulkan driver: install it with ' +
-  '`sudo apt-get install -y --no-install-recommends chromium libvulkan1` (or `npm run setup` as root), ' +
-  `and make sure VK_ICD_FILENAMES points at ${SWIFTSHADER_ICD} (currently: ${process.env.VK_ICD_FILENAMES ?? 'unset'}).`;
+  'No WebGPU adapter found. Tests run real WGSL on the GPU, or on a CPU Vulkan driver where there is none: ' +
+  'install it with `sudo apt-get install -y --no-install-recommends chromium libvulkan1` (or `npm run setup` ' +
+  `as root). Adapter chosen by scripts/webgpu-adapter.mjs: ${process.env.WEBGPU_RADAM_ADAPTER ?? 'none'}, ` +
+  `VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES ?? 'unset'}.`;
 
 // The GPU object must stay referenced while any device lives: if it is garbage-collected, Dawn crashes the
 // process on the next queue.submit.

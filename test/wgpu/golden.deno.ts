@@ -1,6 +1,5 @@
 // The golden cases on the second WebGPU implementation: wgpu + naga (the stack of Firefox and Deno), through
 // the built package (dist/index.js), so WGSL that only Dawn/Tint accepts fails here. Run by `npm run test:wgpu`.
-import { basename } from 'node:path';
 import * as api from '../../dist/index.js';
 import { listGoldenFiles, loadGoldenCase } from '../helpers/golden';
 import { type Layout, runGoldenCase } from '../helpers/golden-runner';
@@ -8,7 +7,8 @@ import { type Layout, runGoldenCase } from '../helpers/golden-runner';
 const adapter = await navigator.gpu.requestAdapter();
 if (!adapter) {
   console.error(
-    'No WebGPU adapter in Deno: install chromium + libvulkan1 and set VK_ICD_FILENAMES to SwiftShader',
+    'No WebGPU adapter in Deno: run through `npm run test:wgpu`, which picks the GPU or SwiftShader ' +
+      '(install chromium + libvulkan1 on a machine without a GPU)',
   );
   Deno.exit(1);
 }
@@ -26,7 +26,14 @@ let passed = 0;
 let failed = 0;
 const layouts: Layout[] = ['separate', 'unaligned'];
 for (const file of listGoldenFiles()) {
-  const golden = loadGoldenCase(file);
+  let golden: ReturnType<typeof loadGoldenCase>;
+  try {
+    golden = loadGoldenCase(file.path);
+  } catch (error) {
+    failed++;
+    console.log(`  FAIL ${file.label}: ${error instanceof Error ? error.message : String(error)}`);
+    continue;
+  }
   for (const layout of layouts) {
     const report = await runGoldenCase(api, device, golden, layout);
     const problems = [
@@ -41,10 +48,10 @@ for (const file of listGoldenFiles()) {
     const worst = Math.max(...report.arrays.map((a) => Math.max(a.ratioVsF64, a.ratioVsF32)));
     if (problems.length === 0) {
       passed++;
-      console.log(`  ok   ${basename(file)} (${layout}) worst err/allowed ${worst.toFixed(3)}`);
+      console.log(`  ok   ${file.label} (${layout}) worst err/allowed ${worst.toFixed(3)}`);
     } else {
       failed++;
-      console.log(`  FAIL ${basename(file)} (${layout}): ${problems.join('; ')}`);
+      console.log(`  FAIL ${file.label} (${layout}): ${problems.join('; ')}`);
     }
   }
 }
