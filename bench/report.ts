@@ -40,6 +40,8 @@ export interface BenchReport {
   /** The command line that produced the run. */
   command: string;
   mode: 'quick' | 'full';
+  /** A full run written under its own name (`--label`), e.g. one on a GPU machine. */
+  label?: string;
   sizes: number[];
   durationS: number;
   /** How each workload was sampled: `rounds` passes over the list, `plan.samples` samples per pass. */

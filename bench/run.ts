@@ -49,6 +49,11 @@ interface Args {
   adapter: 'gpu' | 'swiftshader' | undefined;
   /** Re-render from this saved results JSON instead of measuring. */
   from: string | undefined;
+  /**
+   * Writes a full run's report under its own name (bench/results/<label>.json, bench/RESULTS-<label>.md), e.g.
+   * for a run on a GPU machine, leaving the committed SwiftShader results alone.
+   */
+  label: string | undefined;
 }
 
 function parseCount(text: string): number {
@@ -68,6 +73,7 @@ function parseArgs(argv: string[]): Args {
     chromiumFlags: [],
     adapter: undefined,
     from: undefined,
+    label: undefined,
   };
   for (const arg of argv) {
     const [key, value] = arg.split(/=(.*)/s, 2) as [string, string | undefined];
@@ -81,6 +87,7 @@ function parseArgs(argv: string[]): Args {
     } else if (key === '--chromium-flag' && value) args.chromiumFlags.push(value);
     else if (key === '--adapter' && (value === 'gpu' || value === 'swiftshader')) args.adapter = value;
     else if (key === '--from' && value) args.from = value;
+    else if (key === '--label' && value && /^[a-z0-9][a-z0-9-]*$/.test(value)) args.label = value;
     else throw new Error(`unknown argument ${arg}`);
   }
   return args;
@@ -313,8 +320,18 @@ async function withBrowser<T>(
   }
 }
 
-/** Where a run's report goes: a quick run never touches the committed full-run files. */
-function outputsFor(mode: BenchReport['mode']): { json: string[]; markdown: string; chart: string } {
+/** Where a run's report goes: a quick run never touches the committed full-run files, nor does a labelled one. */
+function outputsFor(
+  mode: BenchReport['mode'],
+  label?: string,
+): { json: string[]; markdown: string; chart: string } {
+  if (label !== undefined) {
+    return {
+      json: [`${label}.json`],
+      markdown: join(ROOT, `bench/RESULTS-${label}.md`),
+      chart: join(RESULTS, `${label}-chart.png`),
+    };
+  }
   if (mode === 'quick') {
     return {
       json: ['quick.json'],
@@ -331,7 +348,11 @@ function outputsFor(mode: BenchReport['mode']): { json: string[]; markdown: stri
 
 async function chartOrFailure(browser: Browser, baseUrl: string, report: BenchReport): Promise<string[]> {
   try {
-    await withTimeout(renderChart(browser, baseUrl, report, outputsFor(report.mode).chart), 60_000, 'chart');
+    await withTimeout(
+      renderChart(browser, baseUrl, report, outputsFor(report.mode, report.label).chart),
+      60_000,
+      'chart',
+    );
     return [];
   } catch (error) {
     return [`chart: ${error instanceof Error ? error.message : String(error)}`];
@@ -339,7 +360,7 @@ async function chartOrFailure(browser: Browser, baseUrl: string, report: BenchRe
 }
 
 function writeSummary(report: BenchReport): void {
-  const { markdown } = outputsFor(report.mode);
+  const { markdown } = outputsFor(report.mode, report.label);
   writeFileSync(markdown, formatMarkdown(report, report.command));
   // The repository's biome config formats markdown too; formatting the generated file keeps `npm run lint` clean.
   if (report.mode === 'full') {
@@ -361,7 +382,7 @@ async function rerender(args: Args, adapter: AdapterChoice, from: string): Promi
     chartOrFailure(browser, baseUrl, report),
   );
   writeSummary(report);
-  const { markdown, chart } = outputsFor(report.mode);
+  const { markdown, chart } = outputsFor(report.mode, report.label);
   console.log(`\nredrew ${relative(ROOT, markdown)} and ${relative(ROOT, chart)} from ${from}`);
   for (const problem of problems) console.error(problem);
   return problems.length > 0 ? 1 : 0;
@@ -405,11 +426,7 @@ async function main(): Promise<number> {
     collect(await runNode(options, workloadTimeoutMs));
   }
 
-  const report = await withBrowser(args, adapter, workloadTimeoutMs + 60_000, async (browser, baseUrl) => {
-    if (args.runtimes.includes('chromium')) {
-      console.log('--- chromium (headless, puppeteer-core, library from src/ via Vite)');
-      collect(await runChromium(browser, baseUrl, options, workloadTimeoutMs));
-    }
+  const assemble = (): BenchReport => {
     for (const record of records) {
       const problem = invalid(record);
       if (problem !== undefined) failures.push(`${record.runtime} ${specKey(record)}: ${problem}`);
@@ -428,11 +445,12 @@ async function main(): Promise<number> {
       ratiosByRuntime[runtime.name] = computeRatios(records, runtime.name, largest);
     }
     const primary = runtimes.find((r) => r.name === 'chromium') ?? runtimes[0] ?? null;
-    const measured: BenchReport = {
+    return {
       schema: 1,
       timestamp,
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       mode: args.quick ? 'quick' : 'full',
+      ...(args.label !== undefined ? { label: args.label } : {}),
       sizes: options.sizes,
       durationS: (performance.now() - started) / 1000,
       timing: { rounds: options.rounds, plan: options.plan },
@@ -450,18 +468,35 @@ async function main(): Promise<number> {
       ratiosByRuntime,
       failures,
     };
-    failures.push(...(await chartOrFailure(browser, baseUrl, measured)));
-    return measured;
-  });
+  };
+
+  let report: BenchReport;
+  const browserAvailable = args.runtimes.includes('chromium') || existsSync(CHROMIUM);
+  if (browserAvailable) {
+    report = await withBrowser(args, adapter, workloadTimeoutMs + 60_000, async (browser, baseUrl) => {
+      if (args.runtimes.includes('chromium')) {
+        console.log('--- chromium (headless, puppeteer-core, library from src/ via Vite)');
+        collect(await runChromium(browser, baseUrl, options, workloadTimeoutMs));
+      }
+      const measured = assemble();
+      failures.push(...(await chartOrFailure(browser, baseUrl, measured)));
+      return measured;
+    });
+  } else {
+    // A Node-only run on a machine without Chromium (a GPU server, say): the report without its chart.
+    report = assemble();
+    console.warn(`bench: no browser at ${CHROMIUM}; the chart is not drawn`);
+  }
 
   const json = `${JSON.stringify(report, null, 2)}\n`;
-  const outputs = outputsFor(report.mode);
+  const outputs = outputsFor(report.mode, report.label);
   const written = outputs.json.map((name) => join(RESULTS, name));
-  if (report.mode === 'full') written.push(join(RESULTS, `${timestamp.replaceAll(':', '-')}.json`));
+  if (report.mode === 'full' && report.label === undefined)
+    written.push(join(RESULTS, `${timestamp.replaceAll(':', '-')}.json`));
   for (const path of written) writeFileSync(path, json);
   writeSummary(report);
   console.log(
-    `\nwrote ${[...written, outputs.chart, outputs.markdown].map((path) => relative(ROOT, path)).join(', ')} in ` +
+    `\nwrote ${[...written, ...(browserAvailable ? [outputs.chart] : []), outputs.markdown].map((path) => relative(ROOT, path)).join(', ')} in ` +
       `${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
   if (failures.length > 0) {
