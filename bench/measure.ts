@@ -84,12 +84,23 @@ export function summarize(raw: RawSamples): Measurement {
 }
 
 export async function measure(runner: Runner, plan: TimingPlan): Promise<Measurement> {
-  const warmStart = performance.now();
   await runner.run(plan.warmupSteps);
-  const warmMsPerStep = Math.max((performance.now() - warmStart) / Math.max(plan.warmupSteps, 1), 1e-3);
+  // The warm-up includes pipeline compilation and first touches of memory, so it would size samples far too
+  // small on a GPU (a few steps of 0.1 ms: launch latency and clock ramps, not the step, would be timed). A
+  // timed batch after it, doubled until it lasts a tenth of a sample, gives the step's real cost.
+  let calibrationSteps = plan.minStepsPerSample;
+  let calibrationMs = 0;
+  for (;;) {
+    const start = performance.now();
+    await runner.run(calibrationSteps);
+    calibrationMs = performance.now() - start;
+    if (calibrationMs >= plan.targetSampleMs / 10 || calibrationSteps >= plan.maxStepsPerSample) break;
+    calibrationSteps = Math.min(plan.maxStepsPerSample, calibrationSteps * 4);
+  }
+  const msPerStepEstimate = Math.max(calibrationMs / calibrationSteps, 1e-4);
   const stepsPerSample = Math.min(
     plan.maxStepsPerSample,
-    Math.max(plan.minStepsPerSample, Math.round(plan.targetSampleMs / warmMsPerStep)),
+    Math.max(plan.minStepsPerSample, Math.round(plan.targetSampleMs / msPerStepEstimate)),
   );
 
   const raw: RawSamples = {

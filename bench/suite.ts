@@ -65,7 +65,7 @@ export function suiteOptions(quick: boolean, sizesOverride?: number[]): SuiteOpt
     sizes: sizesOverride ?? [M, 4 * M, 16 * M],
     multiSplits: [1, 10, 100, 1000],
     rounds: 3,
-    plan: { warmupSteps: 2, samples: 2, targetSampleMs: 600, minStepsPerSample: 2, maxStepsPerSample: 200 },
+    plan: { warmupSteps: 2, samples: 2, targetSampleMs: 600, minStepsPerSample: 2, maxStepsPerSample: 2000 },
   };
 }
 
