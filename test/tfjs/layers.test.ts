@@ -126,7 +126,7 @@ describe('model.save with includeOptimizer, tf.loadLayersModel', () => {
 
     // In the same process tfjs-layers renames the loaded model's variables (kernel_1): the saved state must
     // reach them in order, as tfjs's own optimizers match it, not be dropped for want of a name.
-    const names = (m: tf.LayersModel) => m.trainableWeights.map((w) => w.read().name);
+    const names = (m: tf.LayersModel) => m.trainableWeights.map((w) => (w.read() as tf.Variable).name);
     expect(names(loaded).some((name, i) => name !== names(model)[i])).toBe(true);
     const continued = await fitBatches(model, 2);
     const continuedLoaded = await fitBatches(loaded, 2);
