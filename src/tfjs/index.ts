@@ -19,9 +19,9 @@ export {
 } from '../state';
 export type { Branch, StepInfo } from '../step-scalars';
 export {
-  type Algorithm,
   AdamOptimizer,
   AdamWOptimizer,
+  type Algorithm,
   adam,
   adamw,
   type NamedTensor,

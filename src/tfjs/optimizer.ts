@@ -117,7 +117,9 @@ export abstract class WebGPURadamTfjsOptimizer<
 
   /** Which implementation steps on the current tfjs backend: 'ops' (tfjs ops, any backend). */
   get stepperName(): string {
-    return this.#stepper?.backend === getBackend() ? this.#stepper.stepper.name : providerFor(getBackend()).name;
+    return this.#stepper?.backend === getBackend()
+      ? this.#stepper.stepper.name
+      : providerFor(getBackend()).name;
   }
 
   /** Names of the variables this optimizer holds state for, in getWeights() order. */
@@ -231,7 +233,8 @@ export abstract class WebGPURadamTfjsOptimizer<
       if (!m) fail(`${name} has no first moment ("${name}/m")`);
       if (hasSecondMoment && !v) fail(`${name} has no second moment ("${name}/v")`);
       for (const moment of [m, v]) {
-        if (moment && moment.dtype !== 'float32') fail(`${name}'s moments must be float32, not ${moment.dtype}`);
+        if (moment && moment.dtype !== 'float32')
+          fail(`${name}'s moments must be float32, not ${moment.dtype}`);
       }
       if (v && !sameShape(m!.shape, v.shape)) {
         fail(`${name}/m has shape ${shapeText(m!.shape)} but ${name}/v has ${shapeText(v.shape)}`);
@@ -312,8 +315,13 @@ export abstract class WebGPURadamTfjsOptimizer<
     }
     if (!isCount(header.step)) fail(`step ${describeValue(header.step)} is not an integer in [0, 2^31)`);
     if (!Array.isArray(header.tensors)) fail('the header has no tensors array');
-    if (variables !== undefined && (!Array.isArray(variables) || variables.length !== header.tensors.length)) {
-      fail(`it holds ${header.tensors.length} tensors but ${describeValue(variables)} was given as variables`);
+    if (
+      variables !== undefined &&
+      (!Array.isArray(variables) || variables.length !== header.tensors.length)
+    ) {
+      fail(
+        `it holds ${header.tensors.length} tensors but ${describeValue(variables)} was given as variables`,
+      );
     }
     const lrs = Array.isArray(header.paramGroups) ? header.paramGroups.map((group) => group?.lr) : [];
     if (lrs.length === 0) fail('the header has no paramGroups');
@@ -337,14 +345,19 @@ export abstract class WebGPURadamTfjsOptimizer<
       if (typeof name !== 'string') fail(`tensors[${i}].name is ${describeValue(name)}`);
       const shape = (target ?? engine().registeredVariables[name])?.shape;
       if (!shape) {
-        fail(`tensors[${i}] (${name}) names no registered tfjs variable; pass the variables as the second argument`);
+        fail(
+          `tensors[${i}] (${name}) names no registered tfjs variable; pass the variables as the second argument`,
+        );
       }
       if (seen.has(name)) fail(`two tensors belong to the variable ${name}`);
       seen.add(name);
       if (t.length !== elementCount(shape!)) {
-        fail(`tensors[${i}] has ${t.length} elements, the variable ${name} ${shapeText(shape!)} has ${elementCount(shape!)}`);
+        fail(
+          `tensors[${i}] has ${t.length} elements, the variable ${name} ${shapeText(shape!)} has ${elementCount(shape!)}`,
+        );
       }
-      if (!isCount(t.step)) fail(`tensors[${i}].step ${describeValue(t.step)} is not an integer in [0, 2^31)`);
+      if (!isCount(t.step))
+        fail(`tensors[${i}].step ${describeValue(t.step)} is not an integer in [0, 2^31)`);
       if (hasSecondMoment !== (t.exp_avg_sq !== undefined)) {
         fail(
           `tensors[${i}] ${hasSecondMoment ? 'lacks' : 'has'} exp_avg_sq, which ${this.algorithm} ${hasSecondMoment ? 'needs' : 'does not keep'}`,
@@ -356,10 +369,19 @@ export abstract class WebGPURadamTfjsOptimizer<
       ] as const) {
         if (start === undefined && key === 'exp_avg_sq') continue;
         if (!Number.isInteger(start) || start! < 0 || start! + t.length > payload.length) {
-          fail(`tensors[${i}].${key} range [${start}, ${start! + t.length}) is outside the payload of ${payload.length}`);
+          fail(
+            `tensors[${i}].${key} range [${start}, ${start! + t.length}) is outside the payload of ${payload.length}`,
+          );
         }
       }
-      return { name, shape: shape!, step: t.step, expAvg: t.exp_avg, expAvgSq: t.exp_avg_sq, length: t.length };
+      return {
+        name,
+        shape: shape!,
+        step: t.step,
+        expAvg: t.exp_avg,
+        expAvgSq: t.exp_avg_sq,
+        length: t.length,
+      };
     });
     const fromPayload = (start: number, length: number, shape: readonly number[]) =>
       tidy(() => variable(tensor(payload.slice(start, start + length), [...shape], 'float32'), false));
@@ -465,7 +487,9 @@ export abstract class WebGPURadamTfjsOptimizer<
     for (const { variable: target, slot } of checked) {
       if (slot && !sameShape(slot.shape, target.shape)) {
         const whose =
-          slot.variableName === target.name ? 'its optimizer state' : `the state set for ${slot.variableName}`;
+          slot.variableName === target.name
+            ? 'its optimizer state'
+            : `the state set for ${slot.variableName}`;
         throw new OptimizerStateError(
           `${this.algorithm}.applyGradients: the variable ${target.name} has shape ${shapeText(target.shape)} ` +
             `but ${whose} has ${shapeText(slot.shape)}; nothing was changed. Call ` +
@@ -530,7 +554,8 @@ export abstract class WebGPURadamTfjsOptimizer<
   }
 
   async #readCount(entry: NamedTensor, what: string, fail: (why: string) => never): Promise<number> {
-    if (entry.tensor.size !== 1) fail(`${what} has shape ${shapeText(entry.tensor.shape)}, expected a scalar`);
+    if (entry.tensor.size !== 1)
+      fail(`${what} has shape ${shapeText(entry.tensor.shape)}, expected a scalar`);
     const value = (await entry.tensor.data())[0];
     if (!isCount(value)) fail(`${what} is ${describeValue(value)}, expected an integer in [0, 2^31)`);
     return value as number;

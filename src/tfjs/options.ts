@@ -82,7 +82,14 @@ export const TFJS_RADAM_KEYS = [
   'epsMode',
   'degeneratedToSgd',
 ] as const;
-export const TFJS_ADAM_KEYS = ['learningRate', 'beta1', 'beta2', 'epsilon', 'weightDecay', 'maximize'] as const;
+export const TFJS_ADAM_KEYS = [
+  'learningRate',
+  'beta1',
+  'beta2',
+  'epsilon',
+  'weightDecay',
+  'maximize',
+] as const;
 export const TFJS_SGD_KEYS = [
   'learningRate',
   'momentum',

@@ -11,7 +11,9 @@ export function uniqueName(base: string): string {
 }
 
 export function makeVariable(name: string, values: ArrayLike<number>, shape?: number[]): tf.Variable {
-  return tf.tidy(() => tf.variable(tf.tensor(Array.from(values), shape ?? [values.length], 'float32'), true, name));
+  return tf.tidy(() =>
+    tf.variable(tf.tensor(Array.from(values), shape ?? [values.length], 'float32'), true, name),
+  );
 }
 
 /** Deterministic values in [-scale, scale). */
@@ -58,7 +60,10 @@ export async function snapshot(
 /** Frozen copies of getWeights(): the live moments change with the next step. */
 export async function copyWeights(optimizer: WebGPURadamTfjsOptimizer): Promise<NamedTensor[]> {
   const weights = await optimizer.getWeights();
-  return weights.map((w) => ({ name: w.name, tensor: w.tensor.dtype === 'int32' ? w.tensor : w.tensor.clone() }));
+  return weights.map((w) => ({
+    name: w.name,
+    tensor: w.tensor.dtype === 'int32' ? w.tensor : w.tensor.clone(),
+  }));
 }
 
 /** The error `run` throws (fails the test when it throws nothing). */
@@ -69,4 +74,11 @@ export function thrownBy(run: () => unknown): Error & { field?: string } {
     return error as Error & { field?: string };
   }
   throw new Error('expected an error, none was thrown');
+}
+
+/** Sets each variable back to saved values (what user code reassigning a variable does). */
+export function restore(variables: readonly tf.Variable[], values: readonly ArrayLike<number>[]): void {
+  variables.forEach((v, i) => {
+    tf.tidy(() => v.assign(tf.tensor(Array.from(values[i]!), v.shape, 'float32')));
+  });
 }

@@ -2,14 +2,7 @@
 // the optimizer included (registered class, config and weights).
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  adam,
-  adamw,
-  RAdamOptimizer,
-  radam,
-  sgd,
-  type WebGPURadamTfjsOptimizer,
-} from '../../src/tfjs/index';
+import { adam, adamw, RAdamOptimizer, radam, sgd, type WebGPURadamTfjsOptimizer } from '../../src/tfjs/index';
 import { mulberry32 } from '../helpers/buffers';
 
 beforeAll(async () => {

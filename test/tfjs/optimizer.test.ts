@@ -23,6 +23,7 @@ import {
   gradientsFor,
   makeVariable,
   randomValues,
+  restore,
   snapshot,
   stepWith,
   thrownBy,
@@ -215,7 +216,7 @@ describe('getWeights / setWeights', () => {
     const expected = await snapshot(optimizer, [a!, b!, c]);
 
     // The same variables, reset to their values at step 7, under a second optimizer given the weights.
-    [a!, b!, c].forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(Array.from(start[i]!), v.shape))));
+    restore([a!, b!, c], start);
     const resumed = track(RAdamOptimizer.fromConfig(RAdamOptimizer, optimizer.getConfig()) as RAdamOptimizer);
     await resumed.setWeights(weights);
     for (let step = 8; step <= 12; step++) stepWith(resumed, [a!, b!, c], step);
@@ -266,7 +267,7 @@ describe('getWeights / setWeights', () => {
     const start = [a!, b!].map((v) => v.dataSync().slice());
     for (let step = 6; step <= 10; step++) stepWith(ours, [a!, b!], step);
     const got = [a!, b!].map((v) => Array.from(v.dataSync()));
-    [a!, b!].forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(Array.from(start[i]!), v.shape))));
+    restore([a!, b!], start);
     for (let step = 6; step <= 10; step++) {
       const grads = gradientsFor([a!, b!], step);
       theirs.applyGradients(grads as tf.NamedTensorMap as never);
@@ -295,34 +296,47 @@ describe('getWeights / setWeights', () => {
       theirs.applyGradients(grads as tf.NamedTensorMap as never);
       tf.dispose(Object.values(grads));
     }
-    a!.dataSync().forEach((expected, i) => expect(got[i]).toBeCloseTo(expected, 5));
+    a!.dataSync().forEach((expected, i) => {
+      expect(got[i]).toBeCloseTo(expected, 5);
+    });
     theirs.dispose();
   });
 });
 
 describe('getConfig / fromConfig', () => {
   const cases: [string, () => WebGPURadamTfjsOptimizer, string][] = [
-    ['RAdam', () => radam({ preset: 'optax', learningRate: 0.02, beta2: 0.99, weightDecay: 0.1 }), 'WebGPURadam.RAdam'],
+    [
+      'RAdam',
+      () => radam({ preset: 'optax', learningRate: 0.02, beta2: 0.99, weightDecay: 0.1 }),
+      'WebGPURadam.RAdam',
+    ],
     ['AdamW', () => adamw({ learningRate: 0.003, epsilon: 1e-6, maximize: true }), 'WebGPURadam.AdamW'],
     ['Adam', () => adam({ beta1: 0.8, weightDecay: 0.01 }), 'WebGPURadam.Adam'],
-    ['SGD', () => sgd({ learningRate: 0.1, momentum: 0.9, nesterov: true, weightDecay: 1e-4 }), 'WebGPURadam.SGD'],
+    [
+      'SGD',
+      () => sgd({ learningRate: 0.1, momentum: 0.9, nesterov: true, weightDecay: 1e-4 }),
+      'WebGPURadam.SGD',
+    ],
   ];
-  it.each(cases)('%s: registered class, JSON config round trip, identical steps', async (_, create, className) => {
-    const optimizer = track(create());
-    expect(optimizer.getClassName()).toBe(className);
-    const [cls, fromConfig] = tf.serialization.SerializationMap.getMap().classNameMap[className]!;
-    const config = JSON.parse(JSON.stringify(optimizer.getConfig())) as tf.serialization.ConfigDict;
-    const restored = track(fromConfig(cls, config) as WebGPURadamTfjsOptimizer);
-    expect(restored).toBeInstanceOf(optimizer.constructor);
-    expect(restored.getConfig()).toEqual(optimizer.getConfig());
-    const first = variableSet(60);
-    const second = variableSet(60);
-    for (let step = 1; step <= 8; step++) {
-      stepWith(optimizer, first, step);
-      stepWith(restored, second, step);
-    }
-    expect((await snapshot(restored, second)).params).toEqual((await snapshot(optimizer, first)).params);
-  });
+  it.each(cases)(
+    '%s: registered class, JSON config round trip, identical steps',
+    async (_, create, className) => {
+      const optimizer = track(create());
+      expect(optimizer.getClassName()).toBe(className);
+      const [cls, fromConfig] = tf.serialization.SerializationMap.getMap().classNameMap[className]!;
+      const config = JSON.parse(JSON.stringify(optimizer.getConfig())) as tf.serialization.ConfigDict;
+      const restored = track(fromConfig(cls, config) as WebGPURadamTfjsOptimizer);
+      expect(restored).toBeInstanceOf(optimizer.constructor);
+      expect(restored.getConfig()).toEqual(optimizer.getConfig());
+      const first = variableSet(60);
+      const second = variableSet(60);
+      for (let step = 1; step <= 8; step++) {
+        stepWith(optimizer, first, step);
+        stepWith(restored, second, step);
+      }
+      expect((await snapshot(restored, second)).params).toEqual((await snapshot(optimizer, first)).params);
+    },
+  );
 
   it('the RAdam config writes the preset out, so fromConfig needs no defaults', () => {
     expect(radam({ preset: 'tfa' }).getConfig()).toEqual({
@@ -365,7 +379,7 @@ describe("the package's state format (stateDict / loadStateDict)", () => {
     for (let step = 7; step <= 10; step++) stepWith(optimizer, vars, step);
     const expected = await snapshot(optimizer, vars);
 
-    vars.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(Array.from(start[i]!), v.shape))));
+    restore(vars, start);
     const resumed = track(radam({ learningRate: 0.5 }));
     resumed.loadStateDict(deserializeState(serializeState(state)));
     expect(resumed.learningRate).toBe(0.01);
@@ -386,7 +400,8 @@ describe("the package's state format (stateDict / loadStateDict)", () => {
     const weighted = track(sgd({ learningRate: 0.01, momentum: 0.9 }));
     const weights = toTfjsWeights(state).map((w, i) => ({
       name: w.name,
-      tensor: i === 0 ? tf.scalar(w.values[0]!, 'int32') : tf.tensor(Array.from(w.values), vars[i - 1]!.shape),
+      tensor:
+        i === 0 ? tf.scalar(w.values[0]!, 'int32') : tf.tensor(Array.from(w.values), vars[i - 1]!.shape),
     }));
     await weighted.setWeights(weights);
     tf.dispose(weights.map((w) => w.tensor));
@@ -418,22 +433,50 @@ describe("the package's state format (stateDict / loadStateDict)", () => {
       ['no payload', () => ({ header: good.header }), /Float32Array/],
       [
         'length',
-        () => ({ ...good, header: { ...good.header, tensors: [{ ...good.header.tensors[0]!, length: 5 }, good.header.tensors[1]] } }),
+        () => ({
+          ...good,
+          header: {
+            ...good.header,
+            tensors: [{ ...good.header.tensors[0]!, length: 5 }, good.header.tensors[1]],
+          },
+        }),
         /has 5 elements/,
       ],
       [
         'no second moment',
-        () => ({ ...good, header: { ...good.header, tensors: good.header.tensors.map(({ exp_avg_sq: _, ...t }) => t) } }),
+        () => ({
+          ...good,
+          header: { ...good.header, tensors: good.header.tensors.map(({ exp_avg_sq: _, ...t }) => t) },
+        }),
         /lacks exp_avg_sq/,
       ],
       ['payload bounds', () => ({ ...good, payload: good.payload.slice(0, 10) }), /outside the payload/],
       [
         'unknown variable',
-        () => ({ ...good, header: { ...good.header, tensors: [{ ...good.header.tensors[0]!, name: 'nope' }, good.header.tensors[1]] } }),
+        () => ({
+          ...good,
+          header: {
+            ...good.header,
+            tensors: [{ ...good.header.tensors[0]!, name: 'nope' }, good.header.tensors[1]],
+          },
+        }),
         /names no registered tfjs variable/,
       ],
       ['step', () => ({ ...good, header: { ...good.header, step: -1 } }), /step -1/],
-      ['two learning rates', () => ({ ...good, header: { ...good.header, paramGroups: [{ lr: 1, params: [0] }, { lr: 2, params: [1] }] } }), /different learning rates/],
+      [
+        'two learning rates',
+        () => ({
+          ...good,
+          header: {
+            ...good.header,
+            paramGroups: [
+              { lr: 1, params: [0] },
+              { lr: 2, params: [1] },
+            ],
+          },
+        }),
+        /different learning rates/,
+      ],
     ];
     for (const [label, make, message] of variants) {
       expect(() => optimizer.loadStateDict(make() as never), label).toThrow(OptimizerStateError);
@@ -458,8 +501,14 @@ describe('learning rate, dispose', () => {
     expect([error.name, error.field]).toEqual(['OptimizerConfigError', 'learningRate']);
     expect(changed.learningRate).toBe(0.05);
     const direct = track(radam({ learningRate: 0.05 }));
-    direct.loadStateDict({ ...midway, header: { ...midway.header, paramGroups: [{ lr: 0.05, params: [0, 1] }] } }, second);
-    second.forEach((v, i) => tf.tidy(() => v.assign(first[i]!.clone())));
+    direct.loadStateDict(
+      { ...midway, header: { ...midway.header, paramGroups: [{ lr: 0.05, params: [0, 1] }] } },
+      second,
+    );
+    restore(
+      second,
+      first.map((v) => v.dataSync()),
+    );
     for (let step = 4; step <= 9; step++) {
       stepWith(changed, first, step);
       const grads = gradientsFor(first, step);

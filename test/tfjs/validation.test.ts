@@ -28,7 +28,12 @@ afterEach(() => {
 
 describe('options', () => {
   const cases: [string, () => unknown, string, RegExp][] = [
-    ['negative learningRate', () => radam({ learningRate: -1 }), 'learningRate', /Invalid learningRate: -1 .*>= 0/],
+    [
+      'negative learningRate',
+      () => radam({ learningRate: -1 }),
+      'learningRate',
+      /Invalid learningRate: -1 .*>= 0/,
+    ],
     ['learningRate past f32', () => adam({ learningRate: 1e39 }), 'learningRate', /largest f32/],
     ['beta1 = 1', () => radam({ beta1: 1 }), 'beta1', /Invalid beta1: 1 \(expected 0 <= beta1 < 1\)/],
     ['beta2 NaN', () => adamw({ beta2: Number.NaN }), 'beta2', /Invalid beta2: NaN/],
@@ -76,7 +81,12 @@ describe('options', () => {
 
   it('undefined means "not given"; the defaults are the core\'s', () => {
     const optimizer = track(radam({ learningRate: undefined, beta1: 0.8, epsilon: undefined }));
-    expect(optimizer.getConfig()).toMatchObject({ learningRate: 1e-3, beta1: 0.8, beta2: 0.999, epsilon: 1e-8 });
+    expect(optimizer.getConfig()).toMatchObject({
+      learningRate: 1e-3,
+      beta1: 0.8,
+      beta2: 0.999,
+      epsilon: 1e-8,
+    });
     expect(track(adamw()).getConfig()).toMatchObject({ weightDecay: 1e-2 });
   });
 });
@@ -95,9 +105,24 @@ describe('applyGradients arguments', () => {
     const cases: [string, unknown, string, RegExp][] = [
       ['not a map or array', 42, 'variableGradients', /expected \{ \[variableName\]: Tensor \}/],
       ['null', null, 'variableGradients', /null/],
-      ['unknown variable', { [a.name]: good, nope: good }, 'variableGradients["nope"]', /no variable of that name/],
-      ['gradient shape', [{ name: a.name, tensor: wrongShape }], `variableGradients["${a.name}"]`, /shape \[1, 4\], the variable \[4\]/],
-      ['int32 gradient', { [a.name]: intGrad }, `variableGradients["${a.name}"]`, /int32 \(expected float32\)/],
+      [
+        'unknown variable',
+        { [a.name]: good, nope: good },
+        'variableGradients["nope"]',
+        /no variable of that name/,
+      ],
+      [
+        'gradient shape',
+        [{ name: a.name, tensor: wrongShape }],
+        `variableGradients["${a.name}"]`,
+        /shape \[1, 4\], the variable \[4\]/,
+      ],
+      [
+        'int32 gradient',
+        { [a.name]: intGrad },
+        `variableGradients["${a.name}"]`,
+        /int32 \(expected float32\)/,
+      ],
       ['disposed gradient', { [a.name]: disposed }, `variableGradients["${a.name}"]`, /disposed/],
       ['numbers', { [a.name]: [1, 2, 3, 4] }, `variableGradients["${a.name}"]`, /not a tfjs Tensor/],
       [
@@ -109,8 +134,18 @@ describe('applyGradients arguments', () => {
         `variableGradients["${a.name}"]`,
         /named twice/,
       ],
-      ['entry without a name', [{ tensor: good }], 'variableGradients[0]', /expected \{ name: string, tensor: Tensor \}/],
-      ['int32 variable', { [a.name]: good, [ints.name]: tf.tensor1d([1, 2]) }, `variableGradients["${ints.name}"]`, /variable is int32/],
+      [
+        'entry without a name',
+        [{ tensor: good }],
+        'variableGradients[0]',
+        /expected \{ name: string, tensor: Tensor \}/,
+      ],
+      [
+        'int32 variable',
+        { [a.name]: good, [ints.name]: tf.tensor1d([1, 2]) },
+        `variableGradients["${ints.name}"]`,
+        /variable is int32/,
+      ],
     ];
     for (const [label, argument, field, message] of cases) {
       const before = await snapshot(optimizer, [a]);
@@ -145,9 +180,30 @@ describe('applyGradients arguments', () => {
       ['empty', [], /expected \[iterations/],
       ['not an array', 'x', /expected \[iterations/],
       ['fractional iterations', [{ name: 'iter', tensor: tf.scalar(1.5) }], /integer/],
-      ['no second moment', [{ name: 'iter', tensor: iter }, { name: 'x/m', tensor: m }], /no second moment/],
-      ['unknown kind', [{ name: 'iter', tensor: iter }, { name: 'x/velocity', tensor: m }], /expects "<variable>\/m"/],
-      ['no variable part', [{ name: 'iter', tensor: iter }, { name: 'm', tensor: m }], /expects/],
+      [
+        'no second moment',
+        [
+          { name: 'iter', tensor: iter },
+          { name: 'x/m', tensor: m },
+        ],
+        /no second moment/,
+      ],
+      [
+        'unknown kind',
+        [
+          { name: 'iter', tensor: iter },
+          { name: 'x/velocity', tensor: m },
+        ],
+        /expects "<variable>\/m"/,
+      ],
+      [
+        'no variable part',
+        [
+          { name: 'iter', tensor: iter },
+          { name: 'm', tensor: m },
+        ],
+        /expects/,
+      ],
       [
         'shapes differ',
         [
