@@ -546,3 +546,30 @@ describe('learning rate, dispose', () => {
     expect(tf.memory().numTensors).toBe(baseline);
   });
 });
+
+describe('switching backends mid-training', () => {
+  it('a second backend continues the same trajectory (state moves with the variables)', async () => {
+    // A copy of the cpu backend under another name: tfjs moves every tensor's data across on first use.
+    if (!tf.findBackend('cpu-copy')) {
+      const CpuBackend = tf.findBackend('cpu')!.constructor as new () => tf.KernelBackend;
+      tf.registerBackend('cpu-copy', () => new CpuBackend());
+      for (const kernel of tf.getKernelsForBackend('cpu'))
+        tf.registerKernel({ ...kernel, backendName: 'cpu-copy' });
+    }
+    const moving = variableSet(120);
+    const staying = variableSet(120);
+    const movingOptimizer = track(radam({ learningRate: 0.01 }));
+    const stayingOptimizer = track(radam({ learningRate: 0.01 }));
+    for (let step = 1; step <= 10; step++) {
+      await tf.setBackend(step > 5 ? 'cpu-copy' : 'cpu');
+      stepWith(movingOptimizer, moving, step);
+      expect([tf.getBackend(), movingOptimizer.stepperName]).toEqual([step > 5 ? 'cpu-copy' : 'cpu', 'ops']);
+      await tf.setBackend('cpu');
+      stepWith(stayingOptimizer, staying, step);
+    }
+    await tf.setBackend('cpu');
+    expect((await snapshot(movingOptimizer, moving)).params).toEqual(
+      (await snapshot(stayingOptimizer, staying)).params,
+    );
+  });
+});
