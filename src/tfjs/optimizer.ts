@@ -236,10 +236,10 @@ export abstract class WebGPURadamTfjsOptimizer<
         if (moment && moment.dtype !== 'float32')
           fail(`${name}'s moments must be float32, not ${moment.dtype}`);
       }
-      if (v && !sameShape(m!.shape, v.shape)) {
-        fail(`${name}/m has shape ${shapeText(m!.shape)} but ${name}/v has ${shapeText(v.shape)}`);
+      if (v && !sameShape(m.shape, v.shape)) {
+        fail(`${name}/m has shape ${shapeText(m.shape)} but ${name}/v has ${shapeText(v.shape)}`);
       }
-      checked.push({ name, m: m!, v, step: steps.get(name) ?? iterations });
+      checked.push({ name, m, v, step: steps.get(name) ?? iterations });
     }
     const slots = checked.map((entry) => ({
       variableName: entry.name,
@@ -341,7 +341,8 @@ export abstract class WebGPURadamTfjsOptimizer<
       if (variables && (!(target instanceof Variable) || target.isDisposed)) {
         fail(`variables[${i}] is not a live tfjs variable`);
       }
-      const name = target ? target.name : t?.name;
+      if (typeof t !== 'object' || t === null) fail(`tensors[${i}] is ${describeValue(t)}`);
+      const name = target ? target.name : t.name;
       if (typeof name !== 'string') fail(`tensors[${i}].name is ${describeValue(name)}`);
       const shape = (target ?? engine().registeredVariables[name])?.shape;
       if (!shape) {
@@ -351,9 +352,9 @@ export abstract class WebGPURadamTfjsOptimizer<
       }
       if (seen.has(name)) fail(`two tensors belong to the variable ${name}`);
       seen.add(name);
-      if (t.length !== elementCount(shape!)) {
+      if (t.length !== elementCount(shape)) {
         fail(
-          `tensors[${i}] has ${t.length} elements, the variable ${name} ${shapeText(shape!)} has ${elementCount(shape!)}`,
+          `tensors[${i}] has ${t.length} elements, the variable ${name} ${shapeText(shape)} has ${elementCount(shape)}`,
         );
       }
       if (!isCount(t.step))
@@ -368,15 +369,14 @@ export abstract class WebGPURadamTfjsOptimizer<
         ['exp_avg_sq', t.exp_avg_sq],
       ] as const) {
         if (start === undefined && key === 'exp_avg_sq') continue;
-        if (!Number.isInteger(start) || start! < 0 || start! + t.length > payload.length) {
-          fail(
-            `tensors[${i}].${key} range [${start}, ${start! + t.length}) is outside the payload of ${payload.length}`,
-          );
+        const end = (start as number) + t.length;
+        if (!Number.isInteger(start) || (start as number) < 0 || !(end <= payload.length)) {
+          fail(`tensors[${i}].${key} range [${start}, ${end}) is outside the payload of ${payload.length}`);
         }
       }
       return {
         name,
-        shape: shape!,
+        shape,
         step: t.step,
         expAvg: t.exp_avg,
         expAvgSq: t.exp_avg_sq,
@@ -472,11 +472,11 @@ export abstract class WebGPURadamTfjsOptimizer<
       if (grad.dtype !== 'float32') bad(`the gradient is ${grad.dtype} (expected float32)`);
       const target = engine().registeredVariables[name];
       if (!target) bad('no variable of that name is registered (never created, or disposed)');
-      if (target!.dtype !== 'float32') bad(`the variable is ${target!.dtype} (expected float32)`);
-      if (!sameShape(grad.shape, target!.shape)) {
-        bad(`the gradient has shape ${shapeText(grad.shape)}, the variable ${shapeText(target!.shape)}`);
+      if (target.dtype !== 'float32') bad(`the variable is ${target.dtype} (expected float32)`);
+      if (!sameShape(grad.shape, target.shape)) {
+        bad(`the gradient has shape ${shapeText(grad.shape)}, the variable ${shapeText(target.shape)}`);
       }
-      checked.push({ variable: target!, gradient: grad, slot: this.#slots.get(name) });
+      checked.push({ variable: target, gradient: grad, slot: this.#slots.get(name) });
     }
     // State from setWeights() that no variable claimed by name goes, in order, to the variables without state.
     const claimed = new Set(checked.map((entry) => entry.slot));

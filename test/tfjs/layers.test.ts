@@ -64,7 +64,8 @@ const optimizers: [string, () => WebGPURadamTfjsOptimizer][] = [
 ];
 
 describe('model.compile + model.fit', () => {
-  it.each(optimizers)('%s: 120 batches, the loss falls', async (label, create) => {
+  it.each(optimizers)('%s: 120 batches, the loss falls, no tensor left behind', async (label, create) => {
+    const baseline = tf.memory().numTensors;
     const optimizer = create();
     const model = buildModel(optimizer);
     const losses = await fitBatches(model, 30);
@@ -81,6 +82,7 @@ describe('model.compile + model.fit', () => {
     expect(last).toBeLessThan(first * 0.5);
     model.dispose();
     optimizer.dispose();
+    expect(tf.memory().numTensors).toBe(baseline);
   });
 });
 

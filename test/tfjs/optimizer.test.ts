@@ -464,6 +464,11 @@ describe("the package's state format (stateDict / loadStateDict)", () => {
       ],
       ['step', () => ({ ...good, header: { ...good.header, step: -1 } }), /step -1/],
       [
+        'a null tensor entry',
+        () => ({ ...good, header: { ...good.header, tensors: [null, good.header.tensors[1]] } }),
+        /tensors\[0\] is null/,
+      ],
+      [
         'two learning rates',
         () => ({
           ...good,
