@@ -39,18 +39,20 @@ beforeAll(async () => {
 afterAll(() => {
   const families = new Map<string, { abs: number; rel: number; ratio64: number; ratio32: number }>();
   for (const report of reports) {
-    const family = families.get(report.mode) ?? { abs: 0, rel: 0, ratio64: 0, ratio32: 0 };
+    // Rosenbrock's closed loop amplifies errors (and its v reaches 1e6): reported apart from its family.
+    const key = report.name === 'rosenbrock' ? `${report.mode} (rosenbrock)` : report.mode;
+    const family = families.get(key) ?? { abs: 0, rel: 0, ratio64: 0, ratio32: 0 };
     for (const array of report.arrays) {
       family.abs = Math.max(family.abs, array.maxAbsVsF64);
       family.rel = Math.max(family.rel, array.maxRelVsF64);
       family.ratio64 = Math.max(family.ratio64, array.ratioVsF64);
       family.ratio32 = Math.max(family.ratio32, array.ratioVsF32);
     }
-    families.set(report.mode, family);
+    families.set(key, family);
   }
   const lines = [...families].map(
     ([mode, f]) =>
-      `  ${mode.padEnd(9)} max abs err vs f64 ${f.abs.toExponential(2)}, max rel ${f.rel.toExponential(2)}   ` +
+      `  ${mode.padEnd(20)} max abs err vs f64 ${f.abs.toExponential(2)}, max rel ${f.rel.toExponential(2)}   ` +
       `worst err/allowed: vs f64 ${f.ratio64.toFixed(3)}, vs torch f32 ${f.ratio32.toFixed(3)}`,
   );
   console.log(`[tfjs golden, ${tf.getBackend()} backend] ${reports.length} cases\n${lines.join('\n')}`);
