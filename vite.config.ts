@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 import { chooseAdapter, describeChoice } from './scripts/webgpu-adapter.mjs';
 
 export default defineConfig(({ mode }) => {
@@ -10,9 +10,14 @@ export default defineConfig(({ mode }) => {
   return {
     build: {
       lib: {
-        entry: 'src/index.ts',
+        // webgpu-radam/tfjs is its own entry so that the main one never pulls tfjs in.
+        entry: { index: 'src/index.ts', tfjs: 'src/tfjs/index.ts' },
         formats: ['es'],
-        fileName: 'index',
+        fileName: (_format, entryName) => `${entryName}.js`,
+      },
+      rollupOptions: {
+        // An optional peer dependency: the app's own copy must be the one whose Optimizer class we extend.
+        external: [/^@tensorflow\/tfjs(-core)?(\/|$)/],
       },
       target: 'es2022',
       sourcemap: true,
@@ -20,14 +25,35 @@ export default defineConfig(({ mode }) => {
       emptyOutDir: true,
     },
     test: {
-      include: ['test/**/*.test.ts'],
-      pool: 'forks',
-      // The soak test forces garbage collection to measure heap growth.
-      execArgv: ['--expose-gc'],
-      globalSetup: ['test/global-setup.ts'],
-      setupFiles: ['test/helpers/install-globals.ts'],
-      testTimeout: 120_000,
-      hookTimeout: 60_000,
+      // `npm test` runs the WebGPU project; `npm run test:tfjs` (or `npx vitest run --project tfjs`) the tfjs one.
+      projects: [
+        {
+          test: {
+            name: 'webgpu',
+            include: ['test/**/*.test.ts'],
+            exclude: [...configDefaults.exclude, 'test/tfjs/**'],
+            pool: 'forks',
+            // The soak test forces garbage collection to measure heap growth.
+            execArgv: ['--expose-gc'],
+            globalSetup: ['test/global-setup.ts'],
+            setupFiles: ['test/helpers/install-globals.ts'],
+            testTimeout: 120_000,
+            hookTimeout: 60_000,
+          },
+        },
+        {
+          test: {
+            name: 'tfjs',
+            include: ['test/tfjs/**/*.test.ts'],
+            // The shared golden helpers name WebGPU enums at load time; the core-interop test uses Dawn.
+            globalSetup: ['test/global-setup.ts'],
+            setupFiles: ['test/helpers/install-globals.ts'],
+            pool: 'forks',
+            testTimeout: 120_000,
+            hookTimeout: 60_000,
+          },
+        },
+      ],
     },
   };
 });

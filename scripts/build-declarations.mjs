@@ -15,10 +15,14 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 
-// Declarations left from an earlier build (of a module no longer reachable from src/index.ts) would ship too.
-for (const file of existsSync(dist) ? readdirSync(dist) : []) {
-  if (file.endsWith('.d.ts')) rmSync(join(dist, file));
-}
+/** Every .d.ts under dist/, as paths relative to it (the tfjs entry's declarations live in dist/tfjs/). */
+const declarations = () =>
+  existsSync(dist)
+    ? readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.d.ts'))
+    : [];
+
+// Declarations left from an earlier build (of a module no longer reachable from an entry) would ship too.
+for (const file of declarations()) rmSync(join(dist, file));
 rmSync(join(dist, 'ts5'), { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
@@ -27,13 +31,14 @@ const specifier = /(\bfrom\s+|\bimport\s*\(\s*|\bimport\s+)(['"])(\.{1,2}\/[^'"]
 /** @type {string[]} */
 const problems = [];
 let rewritten = 0;
-for (const file of readdirSync(dist).filter((name) => name.endsWith('.d.ts'))) {
+for (const file of declarations()) {
   const path = join(dist, file);
+  const here = dirname(path);
   const text = readFileSync(path, 'utf8').replace(specifier, (_, keyword, quote, target) => {
     const base = target.replace(/\.js$/, '');
     let fixed;
-    if (existsSync(join(dist, `${base}.d.ts`))) fixed = `${base}.js`;
-    else if (existsSync(join(dist, base, 'index.d.ts'))) fixed = `${base}/index.js`;
+    if (existsSync(join(here, `${base}.d.ts`))) fixed = `${base}.js`;
+    else if (existsSync(join(here, base, 'index.d.ts'))) fixed = `${base}/index.js`;
     else {
       problems.push(`${file}: '${target}' names no declaration file in dist/`);
       fixed = target;

@@ -1,0 +1,35 @@
+// webgpu-radam/tfjs: RAdam, AdamW, Adam and SGD as TensorFlow.js optimizers (tf.Optimizer subclasses), with
+// the semantics and the state format of the package's WebGPU optimizers. Needs @tensorflow/tfjs-core (an
+// optional peer dependency of the package); the main entry never imports it.
+export {
+  BufferBindingError,
+  OptimizerConfigError,
+  OptimizerStateError,
+  WebGPURadamError,
+} from '../errors';
+export { RADAM_PRESETS, type RAdamPreset } from '../options';
+export {
+  deserializeState,
+  fromTfjsWeights,
+  type OptimizerState,
+  type StateHeader,
+  serializeState,
+  type TensorStateHeader,
+  toTfjsWeights,
+} from '../state';
+export type { Branch, StepInfo } from '../step-scalars';
+export {
+  AdamOptimizer,
+  AdamWOptimizer,
+  type Algorithm,
+  adam,
+  adamw,
+  type NamedTensor,
+  RAdamOptimizer,
+  radam,
+  SGDOptimizer,
+  sgd,
+  WebGPURadamTfjsOptimizer,
+} from './optimizer';
+export type { TfjsAdamOptions, TfjsRAdamOptions, TfjsSgdOptions } from './options';
+export type { OptimizerStepper, StepperProvider, StepRequest, VariableSlot } from './stepper';
