@@ -20,14 +20,30 @@ export default defineConfig(({ mode }) => {
       emptyOutDir: true,
     },
     test: {
-      include: ['test/**/*.test.ts'],
-      pool: 'forks',
-      // The soak test forces garbage collection to measure heap growth.
-      execArgv: ['--expose-gc'],
-      globalSetup: ['test/global-setup.ts'],
-      setupFiles: ['test/helpers/install-globals.ts'],
-      testTimeout: 120_000,
-      hookTimeout: 60_000,
+      // Two tiers, both run by `npm test`: `unit` (test/unit/, pure logic and the WGSL contract; no WebGPU adapter,
+      // no Dawn import, runs in seconds: `npm run test:unit`) and `gpu` (everything else, on a real device).
+      projects: [
+        {
+          test: {
+            name: 'unit',
+            include: ['test/unit/**/*.test.ts'],
+          },
+        },
+        {
+          test: {
+            name: 'gpu',
+            include: ['test/**/*.test.ts'],
+            exclude: ['test/unit/**'],
+            pool: 'forks',
+            // The soak test forces garbage collection to measure heap growth.
+            execArgv: ['--expose-gc'],
+            globalSetup: ['test/global-setup.ts'],
+            setupFiles: ['test/helpers/install-globals.ts'],
+            testTimeout: 120_000,
+            hookTimeout: 60_000,
+          },
+        },
+      ],
     },
   };
 });
