@@ -25,13 +25,22 @@ export default defineConfig(({ mode }) => {
       emptyOutDir: true,
     },
     test: {
-      // `npm test` runs the WebGPU project; `npm run test:tfjs` (or `npx vitest run --project tfjs`) the tfjs one.
+      // Three projects, all run by `npm test`: `unit` (test/unit/: pure logic and the WGSL contract; no WebGPU
+      // adapter, no Dawn import, runs in seconds: `npm run test:unit`), `gpu` (everything on a real device) and
+      // `tfjs` (the TensorFlow.js optimizers on tfjs's cpu backend, and their hand-over to the fused path on Dawn:
+      // `npm run test:tfjs`).
       projects: [
         {
           test: {
-            name: 'webgpu',
+            name: 'unit',
+            include: ['test/unit/**/*.test.ts'],
+          },
+        },
+        {
+          test: {
+            name: 'gpu',
             include: ['test/**/*.test.ts'],
-            exclude: [...configDefaults.exclude, 'test/tfjs/**'],
+            exclude: [...configDefaults.exclude, 'test/unit/**', 'test/tfjs/**'],
             pool: 'forks',
             // The soak test forces garbage collection to measure heap growth.
             execArgv: ['--expose-gc'],

@@ -1,8 +1,8 @@
-// Gradient statistics before a step, without any readback (part of the optimizer family: it reuses the
-// optimizer's bindings and is concatenated after optimizer.wgsl). reduceGrads sums the squares of the active
-// tensors' gradients per tile and flags any non-finite one; finalizeGradStats adds the partial sums into torch's
-// clip_grad_norm_ factor. prepare then skips the step on a non-finite gradient (skipped steps do not advance the
-// schedule either).
+// Gradient statistics before a step, without any readback: a module of its own behind the generated prelude and
+// units.wgsl, which declare the structs and the shared bindings (call, control, grads, tiles, segments).
+// reduceGrads sums the squares of the active tensors' gradients per tile and flags any non-finite one;
+// finalizeGradStats adds the partial sums into torch's clip_grad_norm_ factor. prepare then skips the step on a
+// non-finite gradient (skipped steps do not advance the schedule either).
 
 @group(0) @binding(18) var<storage, read_write> partialSums: array<f32>;
 

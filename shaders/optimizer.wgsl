@@ -1,7 +1,7 @@
 // The fused optimizer step. Entry points, recorded in this order into one compute pass:
-//   reduceGrads, finalizeGradStats (only with gradient checks): one pass over the gradients sums their squares per
-//            tile and flags any non-finite element; one workgroup adds the partial sums into torch's
-//            clip_grad_norm_ factor and decides the schedule factor of the step that will run;
+//   reduceGrads, finalizeGradStats (grad-stats.wgsl, only with gradient checks): one pass over the gradients sums
+//            their squares per tile and flags any non-finite element; one workgroup adds the partial sums into
+//            torch's clip_grad_norm_ factor;
 //   prepare: one workgroup admits or rejects the call (see "Call admission" below), then turns each tensor's
 //            step count (kept on the GPU) and this call's learning rate into final per-tensor factors, and
 //            advances the count unless the step is skipped;
@@ -20,116 +20,9 @@ override HAS_SECOND_MOMENT: bool = true;
 // Whether a gradient-statistics pass (found-inf check, global-norm clipping) ran before this step.
 override GRAD_STATS: bool = false;
 
-const BRANCH_NONE: u32 = 0u;          // moments only (original RAdam before the threshold, degenerated_to_sgd=False)
-const BRANCH_MOMENTUM: u32 = 1u;      // p -= momentumScale * m
-const BRANCH_ADAPTIVE: u32 = 2u;      // p -= adaptiveScale * m / (sqrt(v) + denomEps)
-const BRANCH_NESTEROV: u32 = 3u;      // p -= momentumScale * (g + nesterovMomentum * m)
-const BRANCH_SKIP: u32 = 4u;          // nothing at all: tensor inactive this call, or non-finite gradients
-
-const KIND_RECTIFIED: u32 = 0u;       // RAdam
-const KIND_ADAPTIVE: u32 = 1u;        // Adam, AdamW
-const KIND_SGD: u32 = 2u;
-
-const FLAG_MAXIMIZE: u32 = 1u;
-const FLAG_DECOUPLED: u32 = 2u;
-const FLAG_EPS_CORRECTED: u32 = 8u;
-const FLAG_DEGENERATED_TO_SGD: u32 = 16u;
-const FLAG_NESTEROV: u32 = 32u;
-
-// Final factors of one tensor for the current step; mirrored in src/layouts.ts.
-struct StepScalars {
-  branch: u32,
-  gradSign: f32,           // ±(unscale * clip): maximize flips the sign before L2 decay, as torch does
-  l2WeightDecay: f32,
-  paramDecay: f32,         // 1 - lr*wd on updating steps with decoupled decay, else 1
-  beta1: f32,              // m = beta1 * m + gradWeight1 * g
-  gradWeight1: f32,
-  beta2: f32,              // v = beta2 * v + gradWeight2 * g * g
-  gradWeight2: f32,
-  adaptiveScale: f32,      // lr * r * sqrt(bc2) / bc1
-  denomEps: f32,           // eps, or eps * sqrt(bc2) when eps is added to the bias-corrected sqrt(v)
-  momentumScale: f32,      // lr / bc1 (RAdam's SGD branch) or lr (SGD)
-  nesterovMomentum: f32,
-}
-
-// Each tensor's prepared scalars fill a 256-byte slot, so that a single-segment dispatch can bind its tensor's
-// slot as a uniform (256 is the largest minUniformBufferOffsetAlignment WebGPU allows).
-struct PreparedSlot {
-  scalars: StepScalars,
-  _pad: array<vec4<u32>, 13>,
-}
-
-// One param group's constant hyper-parameters; mirrored in src/layouts.ts.
-struct GroupConfig {
-  kind: u32,
-  flags: u32,
-  beta1: f32,
-  beta2: f32,
-  oneMinusBeta1: f32,      // (or 1 - dampening for SGD), rounded once from float64
-  oneMinusBeta2: f32,
-  eps: f32,
-  weightDecay: f32,
-  rhoOffset: f32,          // rho_inf - 2 / negLnBeta2, from float64
-  rhoInf: f32,
-  negLnBeta1: f32,         // -ln(beta), capped at 1e4 for beta = 0
-  negLnBeta2: f32,
-  tableStart: u32,         // index of step 1's entry in `stepTable`
-  tableLength: u32,        // steps covered by the table; later steps are computed in f32
-  firstAdaptiveStep: u32,  // RAdam takes the adaptive branch from this step on (float64 decision; u32 max: never)
-  _pad0: u32,
-}
-
-// The lr-free part of step t for one group, from the float64 table or computed in f32.
-struct StepFactors {
-  branch: u32,
-  adaptiveFactor: f32,     // r * sqrt(bc2) / bc1
-  momentumFactor: f32,     // 1 / bc1
-  denomEps: f32,
-}
-
-// Per-call data, one ring slot per recorded step (dynamic offset) so that steps recorded before their submits
-// each see their own. Flat u32 words, laid out as the CALL_* constants below say.
-struct CallData { words: array<u32> }
-
-// The schedule factor of optimizer step `step`; the host writes step t's entry at index t % length.
-struct ScheduleEntry {
-  step: u32,
-  factor: f32,
-}
-
-// Optimizer-wide state that lives on the GPU; mirrored in src/layouts.ts. The gradient-statistics pass writes
-// the first three members; the step is skipped everywhere when `nonFinite` is set.
-struct GradControl {
-  nonFinite: atomic<u32>,
-  clipFactor: f32,
-  gradNorm: f32,
-  executedCalls: u32,      // calls whose prepare ran, applied or not: the host counts the rest as pending
-  completedSteps: u32,     // optimizer steps applied (skipped and rejected calls excluded)
-  lostCalls: u32,          // calls whose ring slot a later recording had overwritten before they ran
-  unscheduledCalls: u32,   // calls whose step had no schedule entry
-  generation: u32,         // bumped by every loadStateDict(): calls recorded before it are dropped
-  schedule: array<ScheduleEntry>,
-}
-
-// A run of one tensor's elements inside a unit's index space; offsets in Elements from each binding's start.
-struct Segment {
-  start: u32,
-  paramOffset: u32,
-  gradOffset: u32,
-  stateOffset: u32,
-  count: u32,
-  tensor: u32,
-  _pad0: u32,
-  _pad1: u32,
-}
-
-// One workgroup's share of a unit's index space, and the segments it overlaps.
-struct Tile {
-  start: u32,
-  count: u32,
-  firstSegment: u32,
-  segmentCount: u32,
-}
+// The BRANCH_*, KIND_*, FLAG_* and CALL_* codes, the host-visible structs (StepScalars, PreparedSlot, GroupConfig,
+// StepFactors, CallData, ScheduleEntry, GradControl, Segment, Tile) and the bindings shared with grad-stats.wgsl
+// (call, control, grads, tiles, segments) come first: the prelude generated from src/contract.ts, then units.wgsl.
 
 // ---- prepare ----
 @group(0) @binding(0) var<storage, read> tensorGroups: array<u32>;
@@ -137,32 +30,10 @@ struct Tile {
 @group(0) @binding(2) var<storage, read> stepTable: array<StepFactors>;
 @group(0) @binding(3) var<storage, read_write> stepCounts: array<u32>;
 @group(0) @binding(4) var<storage, read_write> preparedScalars: array<PreparedSlot>;
-@group(0) @binding(5) var<storage, read> call: CallData;
-@group(0) @binding(6) var<storage, read_write> control: GradControl;
-
-// Word offsets into CallData (src/layouts.ts writes them): the gradient unscale factor, the clipping norm, where
-// the active mask starts, the epoch the slot was written for, whether a schedule is given (else every factor is
-// 1), the state generation the call was recorded in, then each group's base lr, then one active bit per tensor.
-const CALL_INV_SCALE: u32 = 0u;
-const CALL_MAX_NORM: u32 = 1u;
-const CALL_MASK_START: u32 = 2u;
-const CALL_EPOCH: u32 = 3u;
-const CALL_SCHEDULED: u32 = 4u;
-const CALL_GENERATION: u32 = 5u;
-const CALL_GROUP_LR: u32 = 6u;
 
 // Which epoch the recorded call expects in its slot: the command stream selects it with a second dynamic offset
 // into a constant buffer whose k-th 256-byte entry holds k, so it travels with the recording itself.
 @group(0) @binding(16) var<uniform> expectedEpoch: vec4<u32>;
-
-fn callF32(word: u32) -> f32 {
-  return bitcast<f32>(call.words[word]);
-}
-
-fn tensorIsActive(tensor: u32) -> bool {
-  let maskWord = call.words[call.words[CALL_MASK_START] + tensor / 32u];
-  return (maskWord & (1u << (tensor % 32u))) != 0u;
-}
 
 // 1 - e^-u for u >= 0. `1.0 - exp(-u)` alone loses most digits for small u (beta close to 1, where
 // 1 - beta^t is small for thousands of steps), so small u take the Taylor series in nested form.
@@ -298,28 +169,9 @@ fn prepareTensor(tensor: u32, skip: bool, clipFactor: f32, lrFactor: f32) {
 
 // ---- step ----
 @group(0) @binding(8) var<storage, read_write> params: array<Element>;
-@group(0) @binding(9) var<storage, read> grads: array<Element>;
 @group(0) @binding(10) var<storage, read_write> expAvg: array<Element>;
 @group(0) @binding(11) var<storage, read_write> expAvgSq: array<Element>;
-@group(0) @binding(12) var<storage, read> tiles: array<Tile>;
 @group(0) @binding(13) var<storage, read> tensorScalars: array<PreparedSlot>;
-@group(0) @binding(14) var<storage, read> segments: array<Segment>;
-
-// The segment holding position `position` of the unit's index space: a binary search over the few segments the
-// tile overlaps (one for any tensor larger than a tile).
-fn locateSegment(tile: Tile, position: u32) -> u32 {
-  var low = tile.firstSegment;
-  var high = tile.firstSegment + tile.segmentCount - 1u;
-  while (low < high) {
-    let middle = (low + high + 1u) / 2u;
-    if (segments[middle].start <= position) {
-      low = middle;
-    } else {
-      high = middle - 1u;
-    }
-  }
-  return low;
-}
 
 struct Updated {
   param: Element,

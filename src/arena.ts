@@ -1,6 +1,6 @@
+import { PREPARED_SLOT_BYTES } from './contract';
 import { assertDevice } from './device';
 import { configAssert, describeValue } from './errors';
-import { PREPARED_SLOT_BYTES } from './layouts';
 import { assertKnownKeys, guardedRead, snapshotKeys } from './options';
 import type { ParamSpec } from './params';
 

@@ -1,13 +1,27 @@
+// The build, as one sequence of stages, each its own module:
+//   options (training-options.ts, param-groups.ts) → params (params.ts) → plan (plan.ts)
+//   → resources (resources.ts) → kernels (kernels.ts) → the live optimizer (optimizer.ts).
+// Every stage before resources only checks and computes, so bad input throws with nothing to undo; from resources
+// on, a Creation records what was made, and any failure gives it all back. Plus the public create* functions.
+
+import { CallRing } from './call-ring';
+import {
+  callWords,
+  GRAD_CONTROL,
+  PREPARED_SLOT_BYTES,
+  SCHEDULE_ENTRY,
+  STEP_FACTORS,
+  WORD_BYTES,
+} from './contract';
 import { assertDevice, deviceLostError, watchDeviceLoss } from './device';
-import { configAssert, describeValue, OptimizerConfigError } from './errors';
-import { PREPARED_SLOT_BYTES, STEP_FACTORS_WORDS } from './layouts';
-import { type ExecutionOptions, FusedOptimizer, type ResolvedGroup, type TrainingOptions } from './optimizer';
+import { BufferBindingError, configAssert, OptimizerStateError, WebGPURadamError } from './errors';
+import { BINDING_STAGE, buildKernels } from './kernels';
+import { FusedOptimizer } from './optimizer';
 import {
   ADAM_KEYS,
   type AdamOptions,
   assertKnownKeys,
   checkExecutionOptions,
-  guardedRead,
   RADAM_KEYS,
   type RAdamOptions,
   resolveAdamOptions,
@@ -15,165 +29,49 @@ import {
   resolveSgdOptions,
   SGD_KEYS,
   type SgdOptions,
-  snapshotKeys,
 } from './options';
-import type { ParamSpec } from './params';
+import {
+  type ParamsOrGroups,
+  type ResolvedGroup,
+  resolveGroups,
+  splitTraining,
+  TRAINING_KEYS,
+} from './param-groups';
+import { checkParams } from './params';
+import { placeState, planUnits } from './plan';
+import { allocateResources, Creation } from './resources';
 import type { GroupHyperParameters } from './step-scalars';
+import {
+  type ExecutionOptions,
+  maxStepTableLength,
+  resolveExecution,
+  resolveTraining,
+  type TrainingOptions,
+} from './training-options';
 
-/** A param group, torch style: its tensors plus hyper-parameters that override the optimizer's defaults. */
-export type ParamGroup<Options> = Options & { params: readonly ParamSpec[] };
+export type { ParamGroup, ParamsOrGroups } from './param-groups';
 
-/** Either one list of tensors (one group) or a list of param groups. */
-export type ParamsOrGroups<Options> = readonly ParamSpec[] | readonly ParamGroup<Options>[];
-
-const TRAINING_KEYS = ['schedule', 'skipNonFinite', 'maxGradNorm', 'gradScale'] as const;
-
-const SPEC_ONLY_KEYS = ['grad', 'length', 'paramOffset', 'gradOffset', 'name'];
-
-function groupKeyHint(key: string): string | undefined {
-  if ((TRAINING_KEYS as readonly string[]).includes(key)) {
-    return `${key} applies to the whole optimizer: pass it in the options, not in a param group`;
-  }
-  if (SPEC_ONLY_KEYS.includes(key)) {
-    return (
-      `${key} belongs to a parameter spec; an entry with "params" is read as a param group, so if this is a ` +
-      'spec, its buffer key is "param"'
-    );
-  }
-  return undefined;
-}
-
-/**
- * Reads each known option once, own or inherited (a class with getters works), into the optimizer-wide
- * training options and the per-group defaults; snapshotKeys drops explicit undefined values ("not given").
- */
-function splitTraining<Options extends object>(
-  options: Options & TrainingOptions,
-  optionKeys: readonly string[],
-): [TrainingOptions, Options] {
-  const training = snapshotKeys(options, TRAINING_KEYS, 'options');
-  const rest = snapshotKeys(options, optionKeys, 'options');
-  return [training as TrainingOptions, rest as Options];
-}
-
-/** A plain copy of a caller's list (holes become undefined, each index read once), at most `max` long. */
-function copyList(value: unknown, field: string, max: number, expected: string): unknown[] {
-  return guardedRead(field, () => {
-    configAssert(
-      Array.isArray(value),
-      field,
-      () => `Invalid ${field}: ${describeValue(value)} (expected ${expected})`,
-    );
-    const length = value.length;
-    configAssert(
-      length <= max,
-      field,
-      () =>
-        `Invalid ${field}: ${length} entries; this device can step at most ${max} tensors in one optimizer ` +
-        `(${PREPARED_SLOT_BYTES} bytes of per-tensor scalars each, within maxStorageBufferBindingSize)`,
-    );
-    return Array.from({ length }, (_, i) => value[i]);
-  });
-}
-
-function isGroup(entry: unknown, field: string): boolean {
-  return typeof entry === 'object' && entry !== null && guardedRead(field, () => 'params' in entry);
-}
-
-function resolveGroups<Options extends object>(
-  paramsOrGroups: ParamsOrGroups<Options>,
-  defaults: Options,
-  resolve: (options: Options) => GroupHyperParameters,
-  optionKeys: readonly string[],
-  maxTensors: number,
-): ResolvedGroup[] {
-  const list = copyList(
-    paramsOrGroups,
-    'params',
-    maxTensors,
-    'an array of { param, grad, length } or of param groups { params, ...overrides }',
-  );
-  if (!list.some((entry, i) => isGroup(entry, `params[${i}]`))) {
-    const params = list as ParamSpec[];
-    return [{ hp: resolve(defaults), params, fields: params.map((_, i) => `params[${i}]`) }];
-  }
-  // Validated even where every group overrides them, as torch validates its defaults.
-  resolve(defaults);
-  let tensorCount = 0;
-  return list.map((group, g) => {
-    const where = `paramGroups[${g}]`;
-    configAssert(
-      isGroup(group, where),
-      where,
-      () =>
-        `Invalid ${where}: ${describeValue(group)} (expected a param group { params, ...overrides }, as the ` +
-        'other entries of this list are)',
-    );
-    const groupKeys = ['params', ...optionKeys];
-    assertKnownKeys(group, groupKeys, 'param group key', where, groupKeyHint);
-    // snapshotKeys drops explicit undefined values, so `{ params, lr: undefined }` inherits the optimizer's lr.
-    const { params: rawParams, ...overrides } = snapshotKeys(group as object, groupKeys, where) as {
-      params?: unknown;
-    };
-    const params = copyList(
-      rawParams,
-      `${where}.params`,
-      maxTensors - tensorCount,
-      'an array',
-    ) as ParamSpec[];
-    tensorCount += params.length;
-    let hp: GroupHyperParameters;
-    try {
-      hp = resolve({ ...defaults, ...overrides } as Options);
-    } catch (error) {
-      if (error instanceof OptimizerConfigError) {
-        throw new OptimizerConfigError(`${where}.${error.field}`, `${where}: ${error.message}`);
-      }
-      throw error;
-    }
-    return { hp, params, fields: params.map((_, i) => `${where}.params[${i}]`) };
-  });
+/** How one algorithm is built: its name, whether it keeps exp_avg_sq, and its option table. */
+interface Algorithm<Options> {
+  name: string;
+  hasSecondMoment: boolean;
+  optionKeys: readonly string[];
+  resolve: (options: Options) => GroupHyperParameters;
 }
 
 async function build<Options extends object>(
   device: GPUDevice,
-  name: string,
-  hasSecondMoment: boolean,
+  algorithm: Algorithm<Options>,
   paramsOrGroups: ParamsOrGroups<Options>,
   options: Options & TrainingOptions,
-  resolve: (options: Options) => GroupHyperParameters,
-  optionKeys: readonly string[],
   execution: ExecutionOptions | undefined,
 ): Promise<FusedOptimizer> {
-  const caller = `create${name}`;
+  const caller = `create${algorithm.name}`;
   assertDevice(device, caller);
   const lostInfo = watchDeviceLoss(device);
-  assertKnownKeys(options, [...optionKeys, ...TRAINING_KEYS], `${name} option`);
-  const [training, defaults] = splitTraining(options, optionKeys);
-  const executionOptions = checkExecutionOptions(execution);
-  const maxBindingSize = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
-  const maxTensors = Math.floor(maxBindingSize / PREPARED_SLOT_BYTES);
-  const groups = resolveGroups(paramsOrGroups, defaults, resolve, optionKeys, maxTensors);
-  // The float64 step table holds stepTableLength rows per group in one storage binding.
-  const tableLength = executionOptions.stepTableLength;
-  const maxTableLength = Math.floor(maxBindingSize / (Math.max(1, groups.length) * STEP_FACTORS_WORDS * 4));
-  configAssert(
-    tableLength === undefined || !(tableLength > maxTableLength),
-    'stepTableLength',
-    () =>
-      `Invalid stepTableLength: ${tableLength} (with ${groups.length} param groups, at most ${maxTableLength} ` +
-      'rows fit in one storage binding on this device)',
-  );
   let optimizer: FusedOptimizer;
   try {
-    optimizer = await FusedOptimizer.create(
-      device,
-      name,
-      hasSecondMoment,
-      groups,
-      training,
-      executionOptions,
-    );
+    optimizer = await assemble(device, algorithm, paramsOrGroups, options, execution);
   } catch (error) {
     const lost = lostInfo();
     if (lost) throw deviceLostError(caller, lost, error);
@@ -186,6 +84,155 @@ async function build<Options extends object>(
   }
   return optimizer;
 }
+
+/** The build sequence. Either returns a working optimizer or throws with everything it made given back. */
+async function assemble<Options extends object>(
+  device: GPUDevice,
+  { name, hasSecondMoment, optionKeys, resolve }: Algorithm<Options>,
+  paramsOrGroups: ParamsOrGroups<Options>,
+  options: Options & TrainingOptions,
+  execution: ExecutionOptions | undefined,
+): Promise<FusedOptimizer> {
+  // 1. options
+  assertKnownKeys(options, [...optionKeys, ...TRAINING_KEYS], `${name} option`);
+  const [trainingOptions, defaults] = splitTraining(options, optionKeys);
+  const executionOptions = checkExecutionOptions(execution);
+  const limits = device.limits;
+  const maxBindingSize = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const groups = resolveGroups(
+    paramsOrGroups,
+    defaults,
+    resolve,
+    optionKeys,
+    Math.floor(maxBindingSize / PREPARED_SLOT_BYTES),
+  );
+  checkStepTableLength(executionOptions.stepTableLength, groups, maxBindingSize);
+  const creation = new Creation(device);
+  try {
+    // 2. params
+    const params = checkParams(
+      groups.flatMap((group) => group.params),
+      groups.flatMap((group) => group.fields),
+    );
+    const callBytes = callWords(groups.length, params.length) * WORD_BYTES;
+    const controlSizes = { controlBytes: GRAD_CONTROL.bytes, scheduleEntryBytes: SCHEDULE_ENTRY.bytes };
+    const run = resolveExecution(executionOptions, limits, callBytes, controlSizes);
+    const training = resolveTraining(trainingOptions);
+    // 3. plan
+    const { placements, pageElements } = placeState(params, run.plan);
+    const units = planUnits(params, placements, run.plan);
+    const groupOf = groups.flatMap((group, index) => group.params.map(() => index));
+    // 4. resources
+    const label = `webgpu-radam ${name}`;
+    const { gradStats } = training;
+    const resources = allocateResources(creation, {
+      label,
+      hasSecondMoment,
+      groups,
+      groupOf,
+      pageElements,
+      units,
+      execution: run,
+      gradStats,
+      uniformAlignment: limits.minUniformBufferOffsetAlignment,
+    });
+    // 5. kernels
+    const kernels = await buildKernels(creation, {
+      label,
+      hasSecondMoment,
+      gradStats,
+      workgroupSize: run.workgroupSize,
+      groupCount: groups.length,
+      tensorCount: params.length,
+      units,
+      resources,
+      unitNames: (unit) =>
+        [...new Set(units[unit]!.segments.map((segment) => params[segment.tensor]!.name))]
+          .slice(0, 3)
+          .join(', '),
+    });
+    // 6. the optimizer
+    const ring = new CallRing(
+      run.ringSlots,
+      run.slotStride,
+      run.epochStride,
+      run.scheduleTableLength,
+      groups.length,
+      params.length,
+    );
+    return new FusedOptimizer({
+      device,
+      name,
+      groups: groups.map((group, index) => ({
+        hp: group.hp,
+        tensors: groupOf.flatMap((g, tensor) => (g === index ? [tensor] : [])),
+      })),
+      tensors: params.map((p, i) => ({ name: p.name, length: p.length, ...placements[i]! })),
+      kernels,
+      buffers: resources,
+      ring,
+      training,
+    });
+  } catch (error) {
+    creation.release();
+    throw creationError(error, name, creation.stage);
+  }
+}
+
+/** The float64 step table holds stepTableLength rows per group in one storage binding. */
+function checkStepTableLength(
+  tableLength: number | undefined,
+  groups: readonly ResolvedGroup[],
+  maxBindingSize: number,
+): void {
+  const maxTableLength = maxStepTableLength(maxBindingSize, groups.length, STEP_FACTORS.bytes);
+  configAssert(
+    tableLength === undefined || !(tableLength > maxTableLength),
+    'stepTableLength',
+    () =>
+      `Invalid stepTableLength: ${tableLength} (with ${groups.length} param groups, at most ${maxTableLength} ` +
+      'rows fit in one storage binding on this device)',
+  );
+}
+
+/** A typed error for anything the build threw: platform errors name the stage they interrupted. */
+function creationError(error: unknown, name: string, stage: string): unknown {
+  if (error instanceof WebGPURadamError) return error;
+  const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  if (stage === BINDING_STAGE) {
+    return new BufferBindingError(
+      'params',
+      `${name}: WebGPU could not bind the parameter and gradient buffers (${reason}); is every param and grad a GPUBuffer of this device?`,
+      { cause: error },
+    );
+  }
+  return new OptimizerStateError(`${name}: WebGPU failed while ${stage} (${reason})`, { cause: error });
+}
+
+const RADAM: Algorithm<RAdamOptions> = {
+  name: 'RAdam',
+  hasSecondMoment: true,
+  optionKeys: RADAM_KEYS,
+  resolve: resolveRAdamOptions,
+};
+const ADAM: Algorithm<AdamOptions> = {
+  name: 'Adam',
+  hasSecondMoment: true,
+  optionKeys: ADAM_KEYS,
+  resolve: (o) => resolveAdamOptions(o, false),
+};
+const ADAMW: Algorithm<AdamOptions> = {
+  name: 'AdamW',
+  hasSecondMoment: true,
+  optionKeys: ADAM_KEYS,
+  resolve: (o) => resolveAdamOptions(o, true),
+};
+const SGD: Algorithm<SgdOptions> = {
+  name: 'SGD',
+  hasSecondMoment: false,
+  optionKeys: SGD_KEYS,
+  resolve: resolveSgdOptions,
+};
 
 /**
  * RAdam (Liu et al. 2019, arXiv 1908.03265): Adam whose adaptive step is multiplied by a rectification term
@@ -207,7 +254,7 @@ export function createRAdam(
   options: RAdamOptions & TrainingOptions = {},
   execution?: ExecutionOptions,
 ): Promise<FusedOptimizer> {
-  return build(device, 'RAdam', true, params, options, resolveRAdamOptions, RADAM_KEYS, execution);
+  return build(device, RADAM, params, options, execution);
 }
 
 /** torch.optim.Adam: L2 weight decay folded into the gradient, eps added to the bias-corrected sqrt(v). */
@@ -217,16 +264,7 @@ export function createAdam(
   options: AdamOptions & TrainingOptions = {},
   execution?: ExecutionOptions,
 ): Promise<FusedOptimizer> {
-  return build(
-    device,
-    'Adam',
-    true,
-    params,
-    options,
-    (o) => resolveAdamOptions(o, false),
-    ADAM_KEYS,
-    execution,
-  );
+  return build(device, ADAM, params, options, execution);
 }
 
 /** torch.optim.AdamW: p *= 1 - lr*wd before the Adam step (default weightDecay 1e-2). */
@@ -236,16 +274,7 @@ export function createAdamW(
   options: AdamOptions & TrainingOptions = {},
   execution?: ExecutionOptions,
 ): Promise<FusedOptimizer> {
-  return build(
-    device,
-    'AdamW',
-    true,
-    params,
-    options,
-    (o) => resolveAdamOptions(o, true),
-    ADAM_KEYS,
-    execution,
-  );
+  return build(device, ADAMW, params, options, execution);
 }
 
 /** torch.optim.SGD with momentum, dampening and Nesterov; keeps one state buffer (momentum_buffer). */
@@ -255,5 +284,5 @@ export function createSGD(
   options: SgdOptions & TrainingOptions = {},
   execution?: ExecutionOptions,
 ): Promise<FusedOptimizer> {
-  return build(device, 'SGD', false, params, options, resolveSgdOptions, SGD_KEYS, execution);
+  return build(device, SGD, params, options, execution);
 }

@@ -1,6 +1,18 @@
 // Pure planning, no GPU calls: where each tensor's moments live, and which dispatches (units) and tiles cover
 // every element. Units batch all tensors that share a param buffer, a grad buffer and a moment page, so a model
 // whose parameters are packed into one buffer steps in a constant number of dispatches however many tensors it has.
+//
+// Terms (in the order they arise):
+//   page     one moment buffer (exp_avg, and exp_avg_sq alike); tensors' state is placed end to end in pages.
+//   piece    a run of one tensor's elements with one element width: a vec4 body or a scalar tail, cut so that it
+//            binds within maxBindingBytes.
+//   unit     one dispatch: pieces sharing a param buffer, a grad buffer, a page and a width (or one large piece
+//            alone, "solo", dispatched as stepSegment).
+//   window   a unit's binding range of each buffer, starting on the storage offset alignment.
+//   segment  a piece as placed in its unit's index space (struct Segment), offsets relative to the windows.
+//   tile     one workgroup's share of a unit's index space and the segments it overlaps (struct Tile).
+//   slot     not a planning term: one recorded step's entry in the call ring (call-ring.ts), or one tensor's
+//            256-byte PreparedSlot of step scalars.
 import type { ElementWidth } from './shaders';
 
 export interface PlannedTensor {

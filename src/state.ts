@@ -268,3 +268,107 @@ export function fromTfjsWeights(
   }
   return { header: { ...template, step, tensors: out }, payload };
 }
+
+/** What a live optimizer looks like to a state dict: its name, moments, groups and tensors. */
+export interface StateShape {
+  name: string;
+  hasSecondMoment: boolean;
+  /** Each param group's tensor indices. */
+  groups: readonly (readonly number[])[];
+  tensors: readonly { readonly name: string; readonly length: number }[];
+}
+
+/**
+ * Why `state` cannot be loaded into an optimizer of this shape (undefined when it can): a malformed header (see
+ * stateHeaderProblem), another optimizer kind, tensor count or lengths, group layout, a missing or extra
+ * exp_avg_sq, or a moment no finite gradient could produce (NaN/Inf, or exp_avg_sq < 0).
+ */
+export function loadProblem(state: unknown, shape: StateShape): string | undefined {
+  if (typeof state !== 'object' || state === null) return `the state is ${String(state)}`;
+  const { header, payload } = state as OptimizerState;
+  if (!(payload instanceof Float32Array)) return 'the payload is not a Float32Array';
+  const problem = stateHeaderProblem(header, payload.length);
+  if (problem !== undefined) return problem;
+  if (header.optimizer !== shape.name)
+    return `it is a state of ${JSON.stringify(header.optimizer)}, this optimizer is ${shape.name}`;
+  if (header.tensors.length !== shape.tensors.length)
+    return `it holds ${header.tensors.length} tensors, this optimizer has ${shape.tensors.length}`;
+  if (header.paramGroups.length !== shape.groups.length)
+    return `it holds ${header.paramGroups.length} param groups, this optimizer has ${shape.groups.length}`;
+  for (const [g, group] of header.paramGroups.entries()) {
+    const mine = shape.groups[g]!;
+    if (group.params.length !== mine.length || group.params.some((tensor, k) => tensor !== mine[k]))
+      return `paramGroups[${g}] holds tensors [${group.params}], this optimizer's holds [${mine.join()}]`;
+  }
+  const hasSecond = shape.hasSecondMoment;
+  for (const [i, t] of header.tensors.entries()) {
+    const mine = shape.tensors[i]!;
+    const field = `tensors[${i}] (${t.name})`;
+    if (t.length !== mine.length) return `${field} has length ${t.length}, ${mine.name} has ${mine.length}`;
+    if (hasSecond !== (t.exp_avg_sq !== undefined)) {
+      return `${field} ${hasSecond ? 'lacks' : 'has'} exp_avg_sq, which ${shape.name} ${hasSecond ? 'needs' : 'does not keep'}`;
+    }
+    // Moments this optimizer can produce from finite gradients: NaN/Inf would poison every later step.
+    for (let k = 0; k < t.length; k++) {
+      const m = payload[t.exp_avg + k]!;
+      if (!Number.isFinite(m)) return `${field}.exp_avg[${k}] is ${m} (expected a finite number)`;
+    }
+    if (t.exp_avg_sq === undefined) continue;
+    for (let k = 0; k < t.length; k++) {
+      const v = payload[t.exp_avg_sq + k]!;
+      if (!(v >= 0) || v === Number.POSITIVE_INFINITY)
+        return `${field}.exp_avg_sq[${k}] is ${v} (expected a finite number >= 0)`;
+    }
+  }
+  return undefined;
+}
+
+/** Where one tensor's moments live: a page and an offset in state elements. */
+export interface StatePlacementOf {
+  name: string;
+  length: number;
+  page: number;
+  offset: number;
+}
+
+/**
+ * A state dict from read-back pages: every tensor's moments packed end to end into one payload (all exp_avg
+ * before the first exp_avg_sq of the same tensor), torch-named.
+ */
+export function assembleState(
+  name: string,
+  step: number,
+  paramGroups: readonly { lr: number; tensors: readonly number[] }[],
+  tensors: readonly StatePlacementOf[],
+  counts: Uint32Array,
+  expAvg: readonly Float32Array[],
+  expAvgSq: readonly Float32Array[],
+): OptimizerState {
+  const total = tensors.reduce((sum, t) => sum + t.length, 0);
+  const payload = new Float32Array(total * (expAvgSq.length > 0 ? 2 : 1));
+  let offset = 0;
+  const take = (pageData: Float32Array, tensor: StatePlacementOf) => {
+    payload.set(pageData.subarray(tensor.offset, tensor.offset + tensor.length), offset);
+    offset += tensor.length;
+    return offset - tensor.length;
+  };
+  const entries: TensorStateHeader[] = tensors.map((tensor, i) => {
+    const entry: TensorStateHeader = {
+      name: tensor.name,
+      length: tensor.length,
+      step: counts[i]!,
+      exp_avg: take(expAvg[tensor.page]!, tensor),
+    };
+    if (expAvgSq.length > 0) entry.exp_avg_sq = take(expAvgSq[tensor.page]!, tensor);
+    return entry;
+  });
+  const header: StateHeader = {
+    format: STATE_FORMAT,
+    version: STATE_FORMAT_VERSION,
+    optimizer: name,
+    step,
+    paramGroups: paramGroups.map((group) => ({ lr: group.lr, params: [...group.tensors] })),
+    tensors: entries,
+  };
+  return { header, payload };
+}

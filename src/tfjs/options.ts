@@ -11,6 +11,7 @@ import {
 } from '../options';
 import type { AdaptiveHyperParameters, SgdHyperParameters } from '../step-scalars';
 
+/** Options of `radam()`, in tfjs naming (`learningRate`, `beta1`, `beta2`, `epsilon`), plus the package's presets. */
 export interface TfjsRAdamOptions {
   /** Which reference implementation to match; explicit options override it. @defaultValue 'torch' */
   preset?: RAdamPreset | undefined;
@@ -38,6 +39,7 @@ export interface TfjsRAdamOptions {
   degeneratedToSgd?: boolean | undefined;
 }
 
+/** Options of `adam()` and `adamw()`, in tfjs naming; `adamw()` defaults `weightDecay` to 1e-2, decoupled. */
 export interface TfjsAdamOptions {
   /** @defaultValue 1e-3 */
   learningRate?: number | undefined;
@@ -53,6 +55,7 @@ export interface TfjsAdamOptions {
   maximize?: boolean | undefined;
 }
 
+/** Options of `sgd()`: torch's SGD with momentum, dampening, Nesterov and weight decay, in tfjs naming. */
 export interface TfjsSgdOptions {
   /** @defaultValue 1e-3 */
   learningRate?: number | undefined;

@@ -31,6 +31,7 @@ export interface StepRequest {
   readonly t: number;
 }
 
+/** Applies one step's arithmetic to a variable and its state; one per backend family (tfjs ops today). */
 export interface OptimizerStepper {
   /** Shown as `optimizer.stepperName`: 'ops' for the op-based path. */
   readonly name: string;
@@ -40,9 +41,11 @@ export interface OptimizerStepper {
   dispose(): void;
 }
 
+/** Chooses and creates the stepper for the active tfjs backend. */
 export interface StepperProvider {
   readonly name: string;
   /** Whether this provider can step on the tfjs backend registered under `backendName` right now. */
   supports(backendName: string): boolean;
+  /** A new stepper for one optimizer. */
   create(): OptimizerStepper;
 }

@@ -1,0 +1,438 @@
+// The host↔WGSL contract, declared once. Every struct the host writes or reads back, every code the kernels
+// switch on and every binding of every entry point is declared here. The WGSL side of the structs and codes is
+// generated from these declarations (the prelude spliced in front of each kernel family, like the `Element`
+// alias); the bindings stay written out in shaders/*.wgsl, where they document each kernel, and
+// test/unit/contract.test.ts checks them, and every struct, against these tables. Pure data: no GPU calls.
+
+/** Bytes of one struct member, counter or call word: every host-visible struct holds only 32-bit scalars. */
+export const WORD_BYTES = 4;
+/** Bytes of one parameter or gradient element: the API takes f32 tensors. */
+export const PARAM_ELEMENT_BYTES = 4;
+/**
+ * Bytes of one optimizer-state (moment) element. f32 today; a 16-bit state would change this, and only this, on
+ * the host side of the moment pages and windows.
+ */
+export const STATE_ELEMENT_BYTES = 4;
+/** WGSL's alignment of a struct that ends in a vec4: host structs are padded to multiples of it. */
+const STRUCT_ALIGNMENT = 16;
+
+type ScalarType = 'u32' | 'f32' | 'atomic<u32>';
+
+/** One field: its WGSL type and an optional comment that goes into the generated WGSL. */
+type FieldSpec = readonly [type: ScalarType, doc?: string];
+
+/** A struct of 32-bit scalars (optionally followed by a runtime-sized array), by field name. */
+export interface StructLayout<Field extends string> {
+  readonly name: string;
+  readonly doc: string;
+  /** In declaration order, pads (`_pad0`…) included. */
+  readonly fields: readonly Field[];
+  readonly types: Readonly<Record<Field, ScalarType>>;
+  readonly docs: Readonly<Record<Field, string | undefined>>;
+  /** Byte offset of each field from the start of the struct. */
+  readonly offset: Readonly<Record<Field, number>>;
+  /** Bytes of the scalar fields (the runtime array starts here). */
+  readonly bytes: number;
+  /** `array<Entry>` after the scalars, e.g. GradControl's schedule table. */
+  readonly tail?: { readonly name: string; readonly type: string; readonly doc: string };
+}
+
+function struct<const Spec extends Record<string, FieldSpec>>(
+  name: string,
+  doc: string,
+  spec: Spec,
+  tail?: StructLayout<string>['tail'],
+): StructLayout<keyof Spec & string> {
+  type Field = keyof Spec & string;
+  const fields = Object.keys(spec) as Field[];
+  const types = {} as Record<Field, ScalarType>;
+  const docs = {} as Record<Field, string | undefined>;
+  const offset = {} as Record<Field, number>;
+  fields.forEach((field, index) => {
+    const [type, fieldDoc] = spec[field]!;
+    types[field] = type;
+    docs[field] = fieldDoc;
+    offset[field] = index * WORD_BYTES;
+  });
+  const layout: StructLayout<Field> = {
+    name,
+    doc,
+    fields,
+    types,
+    docs,
+    offset,
+    bytes: fields.length * WORD_BYTES,
+  };
+  return tail === undefined ? layout : { ...layout, tail };
+}
+
+/** The fields a caller must give when packing: every field but the pads, which are written as 0. */
+export type StructValues<Field extends string> = {
+  readonly [K in Field as K extends `_${string}` ? never : K]: number;
+};
+
+/** Writes `values` at `byteOffset` as the struct's little-endian words, by field name. Creation time only. */
+export function packStruct<Field extends string>(
+  layout: StructLayout<Field>,
+  values: StructValues<Field>,
+  view: DataView,
+  byteOffset: number,
+): void {
+  const given = values as Readonly<Record<string, number>>;
+  for (const field of layout.fields) {
+    const at = byteOffset + layout.offset[field];
+    const value = field.startsWith('_') ? 0 : given[field]!;
+    if (layout.types[field] === 'f32') view.setFloat32(at, value, true);
+    else view.setUint32(at, value, true);
+  }
+}
+
+/** Reads the struct at `byteOffset` back into a record by field name (pads included). */
+export function readStruct<Field extends string>(
+  layout: StructLayout<Field>,
+  view: DataView,
+  byteOffset: number,
+): Record<Field, number> {
+  const values = {} as Record<Field, number>;
+  for (const field of layout.fields) {
+    const at = byteOffset + layout.offset[field];
+    values[field] = layout.types[field] === 'f32' ? view.getFloat32(at, true) : view.getUint32(at, true);
+  }
+  return values;
+}
+
+/** A family of u32 codes, generated into the WGSL as `const PREFIX_NAME: u32 = …u;`. */
+export interface CodeTable<Name extends string> {
+  readonly prefix: string;
+  readonly doc: string;
+  readonly code: Readonly<Record<Name, number>>;
+  readonly docs: Readonly<Record<Name, string | undefined>>;
+}
+
+function codes<const Spec extends Record<string, readonly [value: number, doc?: string]>>(
+  prefix: string,
+  doc: string,
+  spec: Spec,
+): CodeTable<keyof Spec & string> {
+  type Name = keyof Spec & string;
+  const code = {} as Record<Name, number>;
+  const docs = {} as Record<Name, string | undefined>;
+  for (const name of Object.keys(spec) as Name[]) {
+    code[name] = spec[name]![0];
+    docs[name] = spec[name]![1];
+  }
+  return { prefix, doc, code, docs };
+}
+
+/** `epsCorrected` → `EPS_CORRECTED`: the WGSL spelling of a code or call-word name. */
+export function wgslConstantName(prefix: string, name: string): string {
+  return `${prefix}_${name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
+}
+
+// ---- codes ----
+
+export const BRANCH = codes(
+  'BRANCH',
+  'Which update a step applies (StepScalars.branch, StepFactors.branch).',
+  {
+    none: [0, 'moments only (original RAdam before the threshold, degenerated_to_sgd=False)'],
+    momentum: [1, 'p -= momentumScale * m'],
+    adaptive: [2, 'p -= adaptiveScale * m / (sqrt(v) + denomEps)'],
+    nesterov: [3, 'p -= momentumScale * (g + nesterovMomentum * m)'],
+    skip: [4, 'nothing at all: tensor inactive this call, or non-finite gradients'],
+  },
+);
+
+export const KIND = codes('KIND', 'Which algorithm a param group runs (GroupConfig.kind).', {
+  rectified: [0, 'RAdam'],
+  adaptive: [1, 'Adam, AdamW'],
+  sgd: [2, 'SGD with momentum, dampening and Nesterov'],
+});
+
+export const FLAG = codes('FLAG', 'Bits of GroupConfig.flags.', {
+  maximize: [1],
+  decoupled: [2],
+  epsCorrected: [8],
+  degeneratedToSgd: [16],
+  nesterov: [32],
+});
+
+export const CALL = codes(
+  'CALL',
+  'Word offsets into CallData, one ring slot per recorded step (src/call-ring.ts writes them).',
+  {
+    invScale: [0, 'f32: 1 / gradScale'],
+    maxNorm: [1, 'f32: the clipping norm, 0 = off'],
+    maskStart: [2, 'u32: the word where the active mask starts (one bit per tensor)'],
+    epoch: [3, 'u32: the epoch the slot was written for'],
+    scheduled: [4, 'u32: whether a schedule is given (else every factor is 1)'],
+    generation: [5, 'u32: the state generation the call was recorded in'],
+    groupLr: [6, 'f32: each group’s base lr from here on, then the active mask'],
+  },
+);
+
+/** Words of one call slot's data for `groups` param groups and `tensors` tensors. */
+export function callWords(groups: number, tensors: number): number {
+  return CALL.code.groupLr + groups + Math.ceil(tensors / 32);
+}
+
+// ---- structs ----
+
+export const STEP_SCALARS = struct(
+  'StepScalars',
+  'Final factors of one tensor for the current step, written by prepare and read by the step.',
+  {
+    branch: ['u32'],
+    gradSign: ['f32', '±(unscale * clip): maximize flips the sign before L2 decay, as torch does'],
+    l2WeightDecay: ['f32'],
+    paramDecay: ['f32', '1 - lr*wd on updating steps with decoupled decay, else 1'],
+    beta1: ['f32', 'm = beta1 * m + gradWeight1 * g'],
+    gradWeight1: ['f32'],
+    beta2: ['f32', 'v = beta2 * v + gradWeight2 * g * g'],
+    gradWeight2: ['f32'],
+    adaptiveScale: ['f32', 'lr * r * sqrt(bc2) / bc1'],
+    denomEps: ['f32', 'eps, or eps * sqrt(bc2) when eps is added to the bias-corrected sqrt(v)'],
+    momentumScale: ['f32', "lr / bc1 (RAdam's SGD branch) or lr (SGD)"],
+    nesterovMomentum: ['f32'],
+  },
+);
+
+/**
+ * Each tensor's prepared StepScalars fill a slot of this many bytes, so that a single-segment dispatch can bind its
+ * tensor's slot as a uniform (256 is the largest minUniformBufferOffsetAlignment WebGPU allows).
+ */
+export const PREPARED_SLOT_BYTES = 256;
+
+export const GROUP_CONFIG = struct('GroupConfig', "One param group's constant hyper-parameters.", {
+  kind: ['u32'],
+  flags: ['u32'],
+  beta1: ['f32'],
+  beta2: ['f32'],
+  oneMinusBeta1: ['f32', '(or 1 - dampening for SGD), rounded once from float64'],
+  oneMinusBeta2: ['f32'],
+  eps: ['f32'],
+  weightDecay: ['f32'],
+  rhoOffset: ['f32', 'rho_inf - 2 / negLnBeta2, from float64'],
+  rhoInf: ['f32'],
+  negLnBeta1: ['f32', '-ln(beta), capped at 1e4 for beta = 0'],
+  negLnBeta2: ['f32'],
+  tableStart: ['u32', "index of step 1's entry in `stepTable`"],
+  tableLength: ['u32', 'steps covered by the table; later steps are computed in f32'],
+  firstAdaptiveStep: [
+    'u32',
+    'RAdam takes the adaptive branch from this step on (float64 decision; u32 max: never)',
+  ],
+  _pad0: ['u32'],
+});
+
+export const STEP_FACTORS = struct(
+  'StepFactors',
+  'The lr-free part of step t for one group, from the float64 table or computed in f32.',
+  {
+    branch: ['u32'],
+    adaptiveFactor: ['f32', 'r * sqrt(bc2) / bc1'],
+    momentumFactor: ['f32', '1 / bc1'],
+    denomEps: ['f32'],
+  },
+);
+
+export const SCHEDULE_ENTRY = struct(
+  'ScheduleEntry',
+  'The schedule factor of optimizer step `step`; the host writes step t’s entry at index t % length.',
+  { step: ['u32'], factor: ['f32'] },
+);
+
+export const GRAD_CONTROL = struct(
+  'GradControl',
+  'Optimizer-wide state that lives on the GPU. The gradient-statistics pass writes the first three members; ' +
+    'the step is skipped everywhere when `nonFinite` is set.',
+  {
+    nonFinite: ['atomic<u32>'],
+    clipFactor: ['f32'],
+    gradNorm: ['f32'],
+    executedCalls: ['u32', 'calls whose prepare ran, applied or not: the host counts the rest as pending'],
+    completedSteps: ['u32', 'optimizer steps applied (skipped and rejected calls excluded)'],
+    lostCalls: ['u32', 'calls whose ring slot a later recording had overwritten before they ran'],
+    unscheduledCalls: ['u32', 'calls whose step had no schedule entry'],
+    generation: ['u32', 'bumped by every loadStateDict(): calls recorded before it are dropped'],
+  },
+  { name: 'schedule', type: 'array<ScheduleEntry>', doc: 'indexed by step % arrayLength' },
+);
+
+export const SEGMENT = struct(
+  'Segment',
+  "A run of one tensor's elements inside a unit's index space; offsets in Elements from each binding's start.",
+  {
+    start: ['u32'],
+    paramOffset: ['u32'],
+    gradOffset: ['u32'],
+    stateOffset: ['u32'],
+    count: ['u32'],
+    tensor: ['u32'],
+    _pad0: ['u32'],
+    _pad1: ['u32'],
+  },
+);
+
+export const TILE = struct(
+  'Tile',
+  "One workgroup's share of a unit's index space, and the segments it overlaps.",
+  { start: ['u32'], count: ['u32'], firstSegment: ['u32'], segmentCount: ['u32'] },
+);
+
+/** The structs of the optimizer family, in the order the prelude declares them. */
+export const OPTIMIZER_STRUCTS: readonly StructLayout<string>[] = [
+  STEP_SCALARS,
+  GROUP_CONFIG,
+  STEP_FACTORS,
+  SCHEDULE_ENTRY,
+  GRAD_CONTROL,
+  SEGMENT,
+  TILE,
+];
+
+/** struct StreamParams of shaders/streams.wgsl (declared there: the streams family has no prelude). */
+export const STREAM_PARAMS = struct('StreamParams', 'One streaming dispatch.', {
+  count: ['u32', 'elements (of `Element` type) to process'],
+  alpha: ['f32'],
+  _pad0: ['u32'],
+  _pad1: ['u32'],
+});
+
+// ---- bindings ----
+
+type BindingKind = 'storage' | 'read-only-storage' | 'uniform';
+
+interface BindingDecl {
+  readonly binding: number;
+  readonly kind: BindingKind;
+  /** Bound with a dynamic offset that each recorded call supplies. */
+  readonly dynamic?: boolean;
+}
+
+/** Every global of the optimizer family (shaders/optimizer.wgsl, units.wgsl, grad-stats.wgsl), by WGSL name. */
+export const OPTIMIZER_BINDINGS = {
+  tensorGroups: { binding: 0, kind: 'read-only-storage' },
+  groupConfigs: { binding: 1, kind: 'read-only-storage' },
+  stepTable: { binding: 2, kind: 'read-only-storage' },
+  stepCounts: { binding: 3, kind: 'storage' },
+  preparedScalars: { binding: 4, kind: 'storage' },
+  call: { binding: 5, kind: 'read-only-storage', dynamic: true },
+  control: { binding: 6, kind: 'storage' },
+  unitScalars: { binding: 7, kind: 'uniform' },
+  params: { binding: 8, kind: 'storage' },
+  grads: { binding: 9, kind: 'read-only-storage' },
+  expAvg: { binding: 10, kind: 'storage' },
+  expAvgSq: { binding: 11, kind: 'storage' },
+  tiles: { binding: 12, kind: 'read-only-storage' },
+  tensorScalars: { binding: 13, kind: 'read-only-storage' },
+  segments: { binding: 14, kind: 'read-only-storage' },
+  unitSegment: { binding: 15, kind: 'uniform' },
+  expectedEpoch: { binding: 16, kind: 'uniform', dynamic: true },
+  partialSums: { binding: 18, kind: 'storage' },
+} as const satisfies Record<string, BindingDecl>;
+
+export type OptimizerGlobal = keyof typeof OPTIMIZER_BINDINGS;
+
+/**
+ * Which globals each entry point's bind group holds (dynamic offsets follow binding numbers: call's slot, then
+ * expectedEpoch's). The same list makes the bind-group layout and the bind group, and the contract test checks it
+ * against the globals each entry point reaches in the WGSL.
+ */
+export const OPTIMIZER_ENTRY_POINTS = {
+  prepare: [
+    'tensorGroups',
+    'groupConfigs',
+    'stepTable',
+    'stepCounts',
+    'preparedScalars',
+    'call',
+    'control',
+    'expectedEpoch',
+  ],
+  step: ['params', 'grads', 'expAvg', 'expAvgSq', 'tiles', 'tensorScalars', 'segments'],
+  stepSegment: ['params', 'grads', 'expAvg', 'expAvgSq', 'unitScalars', 'unitSegment'],
+  reduceGrads: ['call', 'control', 'grads', 'tiles', 'segments', 'partialSums'],
+  finalizeGradStats: ['call', 'control', 'partialSums'],
+} as const satisfies Record<string, readonly OptimizerGlobal[]>;
+
+export type OptimizerEntryPoint = keyof typeof OPTIMIZER_ENTRY_POINTS;
+
+/** The globals one entry point binds. */
+export type EntryGlobals<Entry extends OptimizerEntryPoint> = (typeof OPTIMIZER_ENTRY_POINTS)[Entry][number];
+
+/** The globals of shaders/streams.wgsl; `x` is read, the others are written. */
+export const STREAM_BINDINGS = {
+  stream: { binding: 0, kind: 'uniform' },
+  x: { binding: 1, kind: 'read-only-storage' },
+  y: { binding: 2, kind: 'storage' },
+  z: { binding: 3, kind: 'storage' },
+  w: { binding: 4, kind: 'storage' },
+} as const satisfies Record<string, BindingDecl>;
+
+/** The layout entry of one declared binding. */
+export function layoutEntry(declaration: BindingDecl): GPUBindGroupLayoutEntry {
+  const { binding, kind, dynamic = false } = declaration;
+  return {
+    binding,
+    visibility: GPUShaderStage.COMPUTE,
+    buffer: { type: kind, hasDynamicOffset: dynamic },
+  };
+}
+
+/** The bind-group layout entries of one entry point. */
+export function entryLayout(entry: OptimizerEntryPoint): GPUBindGroupLayoutEntry[] {
+  return OPTIMIZER_ENTRY_POINTS[entry].map((name) => layoutEntry(OPTIMIZER_BINDINGS[name]));
+}
+
+/** The bind-group entries of one entry point: every global it binds must be given, and nothing else. */
+export function entryBindings<Entry extends OptimizerEntryPoint>(
+  entry: Entry,
+  resources: Readonly<Record<EntryGlobals<Entry>, GPUBufferBinding>>,
+): GPUBindGroupEntry[] {
+  const names: readonly EntryGlobals<Entry>[] = OPTIMIZER_ENTRY_POINTS[entry];
+  return names.map((name) => ({ binding: OPTIMIZER_BINDINGS[name].binding, resource: resources[name] }));
+}
+
+// ---- the generated WGSL ----
+
+function comment(doc: string | undefined): string {
+  return doc === undefined ? '' : `  // ${doc}`;
+}
+
+function structWgsl(layout: StructLayout<string>): string {
+  const lines = layout.fields.map(
+    (field) => `  ${field}: ${layout.types[field]},${comment(layout.docs[field])}`,
+  );
+  if (layout.tail) lines.push(`  ${layout.tail.name}: ${layout.tail.type},${comment(layout.tail.doc)}`);
+  return `// ${layout.doc}\nstruct ${layout.name} {\n${lines.join('\n')}\n}\n`;
+}
+
+function codesWgsl(table: CodeTable<string>): string {
+  const lines = Object.entries(table.code).map(
+    ([name, value]) =>
+      `const ${wgslConstantName(table.prefix, name)}: u32 = ${value}u;${comment(table.docs[name])}`,
+  );
+  return `// ${table.doc}\n${lines.join('\n')}\n`;
+}
+
+function preparedSlotWgsl(): string {
+  const padVectors = (PREPARED_SLOT_BYTES - STEP_SCALARS.bytes) / STRUCT_ALIGNMENT;
+  return (
+    `// One tensor's StepScalars padded to ${PREPARED_SLOT_BYTES} bytes, bindable as a uniform at its offset.\n` +
+    `struct PreparedSlot {\n  scalars: StepScalars,\n  _pad: array<vec4<u32>, ${padVectors}>,\n}\n`
+  );
+}
+
+/**
+ * The declarations every optimizer-family module starts with (after the `Element` alias and common.wgsl):
+ * codes, call-word offsets and structs, generated from the tables above.
+ */
+export const OPTIMIZER_PRELUDE = [
+  '// ---- generated from src/contract.ts: edit the declarations there ----\n',
+  ...[BRANCH, KIND, FLAG, CALL].map(codesWgsl),
+  '// Per-call data: flat u32 words, laid out as the CALL_* offsets say.\nstruct CallData { words: array<u32> }\n',
+  ...OPTIMIZER_STRUCTS.map(structWgsl),
+  preparedSlotWgsl(),
+  '// ---- end of generated declarations ----\n',
+].join('\n');

@@ -1,0 +1,53 @@
+// The checks of step()'s arguments that WebGPU would otherwise make too late (inside beginComputePass, where a
+// failure throws or invalidates the caller's encoder): made before anything changes.
+import { describeValue, OptimizerConfigError } from './errors';
+
+export function isCommandEncoder(value: unknown): value is GPUCommandEncoder {
+  if (typeof value !== 'object' || value === null) return false;
+  const encoder = value as GPUCommandEncoder;
+  return (
+    typeof encoder.beginComputePass === 'function' &&
+    typeof encoder.clearBuffer === 'function' &&
+    typeof encoder.finish === 'function'
+  );
+}
+
+/**
+ * The checks WebGPU would make of `timestampWrites` inside beginComputePass (where a failure throws, or
+ * invalidates the caller's encoder), made before anything changes. Whether the query set belongs to the
+ * optimizer's device cannot be seen from outside: WebGPU reports that when the encoder is finished.
+ */
+export function checkTimestampWrites(value: unknown, name: string): void {
+  if (value === undefined || value === null) return;
+  const fail = (field: string, why: string): never => {
+    throw new OptimizerConfigError(
+      field,
+      `${name}.step: invalid ${field}: ${why} (expected undefined or { querySet: a GPUQuerySet of type ` +
+        "'timestamp', beginningOfPassWriteIndex?, endOfPassWriteIndex? }, with at least one index, each an " +
+        'integer below querySet.count, and two different indices)',
+    );
+  };
+  if (typeof value !== 'object') fail('timestampWrites', describeValue(value));
+  const writes = value as Partial<GPUComputePassTimestampWrites>;
+  const querySet: unknown = writes.querySet;
+  const isQuerySet =
+    typeof querySet === 'object' &&
+    querySet !== null &&
+    typeof (querySet as GPUQuerySet).count === 'number' &&
+    typeof (querySet as GPUQuerySet).destroy === 'function';
+  if (!isQuerySet) fail('timestampWrites.querySet', describeValue(querySet));
+  const { type, count } = querySet as GPUQuerySet;
+  if (type !== 'timestamp') fail('timestampWrites.querySet', `a query set of type '${type}'`);
+  const begin = writes.beginningOfPassWriteIndex;
+  const end = writes.endOfPassWriteIndex;
+  for (const [key, index] of [
+    ['beginningOfPassWriteIndex', begin],
+    ['endOfPassWriteIndex', end],
+  ] as const) {
+    if (index !== undefined && !(Number.isInteger(index) && index >= 0 && index < count)) {
+      fail(`timestampWrites.${key}`, `${String(index)} with querySet.count ${count}`);
+    }
+  }
+  if (begin === undefined && end === undefined) fail('timestampWrites', 'no write index');
+  if (begin === end) fail('timestampWrites', `both write indices are ${String(begin)}`);
+}

@@ -1,0 +1,76 @@
+// Option resolution, execution limits and state-dict checks, without a GPU.
+import { describe, expect, it } from 'vitest';
+import { OptimizerConfigError } from '../../src/errors';
+import { RADAM_PRESETS, resolveRAdamOptions, resolveSgdOptions } from '../../src/options';
+import { loadProblem, type OptimizerState, STATE_FORMAT, STATE_FORMAT_VERSION } from '../../src/state';
+import { resolveExecution, resolveTraining } from '../../src/training-options';
+
+const limits = {
+  maxComputeInvocationsPerWorkgroup: 256,
+  minStorageBufferOffsetAlignment: 256,
+  minUniformBufferOffsetAlignment: 256,
+  maxBufferSize: 1 << 28,
+  maxStorageBufferBindingSize: 1 << 27,
+} as GPUSupportedLimits;
+const control = { controlBytes: 32, scheduleEntryBytes: 8 };
+
+describe('options', () => {
+  it('each preset sets its fields; explicit options override them', () => {
+    for (const [preset, fields] of Object.entries(RADAM_PRESETS)) {
+      expect(resolveRAdamOptions({ preset: preset as keyof typeof RADAM_PRESETS })).toMatchObject(fields);
+    }
+    expect(resolveRAdamOptions({ preset: 'tfa', eps: 1e-5 }).eps).toBe(1e-5);
+  });
+
+  it('rejects bad values and unknown keys with a typed error naming the field', () => {
+    expect(() => resolveRAdamOptions({ betas: [1, 0.9] })).toThrow(/betas\[0\]/);
+    expect(() => resolveSgdOptions({ nesterov: true })).toThrow(OptimizerConfigError);
+    expect(() => resolveRAdamOptions({ weight_decay: 1 } as never)).toThrow(/did you mean "weightDecay"/);
+  });
+
+  it('training defaults, and gradScale checked', () => {
+    const training = resolveTraining({});
+    expect([training.scheduled, training.gradStats, training.gradScale, training.maxGradNorm]).toEqual([
+      false,
+      false,
+      1,
+      0,
+    ]);
+    expect(resolveTraining({ maxGradNorm: 1 }).gradStats).toBe(true);
+    expect(() => resolveTraining({ gradScale: 0 })).toThrow(/gradScale/);
+  });
+
+  it('execution defaults against the limits, and their ranges', () => {
+    const run = resolveExecution({}, limits, 40, control);
+    expect([run.workgroupSize, run.ringSlots, run.slotStride, run.stepTableLength]).toEqual([
+      256, 4096, 256, 4096,
+    ]);
+    expect(run.scheduleTableLength).toBe(8192);
+    expect(() => resolveExecution({ workgroupSize: 3 }, limits, 40, control)).toThrow(/workgroupSize/);
+    expect(() => resolveExecution({ maxBindingBytes: 100 }, limits, 40, control)).toThrow(/maxBindingBytes/);
+  });
+});
+
+describe('state-dict checks', () => {
+  const shape = { name: 'RAdam', hasSecondMoment: true, groups: [[0]], tensors: [{ name: 'w', length: 2 }] };
+  const state = (payload: number[]): OptimizerState => ({
+    header: {
+      format: STATE_FORMAT,
+      version: STATE_FORMAT_VERSION,
+      optimizer: 'RAdam',
+      step: 3,
+      paramGroups: [{ lr: 1e-3, params: [0] }],
+      tensors: [{ name: 'w', length: 2, step: 3, exp_avg: 0, exp_avg_sq: 2 }],
+    },
+    payload: Float32Array.from(payload),
+  });
+
+  it('accepts a state of this shape and names what does not fit', () => {
+    expect(loadProblem(state([0, 1, 2, 3]), shape)).toBeUndefined();
+    expect(loadProblem(state([0, 1, 2, -3]), shape)).toMatch(/exp_avg_sq\[1\] is -3/);
+    expect(loadProblem(state([0, Number.NaN, 2, 3]), shape)).toMatch(/exp_avg\[1\] is NaN/);
+    expect(loadProblem(state([0, 1, 2, 3]), { ...shape, name: 'Adam' })).toMatch(/state of "RAdam"/);
+    expect(loadProblem(state([0, 1, 2, 3]), { ...shape, hasSecondMoment: false })).toMatch(/does not keep/);
+    expect(loadProblem(null, shape)).toBe('the state is null');
+  });
+});
