@@ -174,7 +174,38 @@ const harness = {
     };
     return { fused: await run(true), ops: await run(false) };
   },
+
+  /** One optimizer application on n parameters as `count` variables: ours (fused) and tf.train.adam. */
+  async timing(n: number, count: number, steps: number) {
+    const ours = await timeApply(radam({ learningRate: 1e-3 }), n, count, steps);
+    const tfjsAdam = await timeApply(tf.train.adam(1e-3), n, count, steps);
+    return { ours, tfjsAdam, ratio: tfjsAdam / ours };
+  },
 };
+
+/** Median ms per applyGradients (host recording plus GPU, drained every step) over `steps` timed steps. */
+async function timeApply(optimizer: tf.Optimizer, n: number, count: number, steps: number): Promise<number> {
+  const length = Math.floor(n / count);
+  const variables = Array.from({ length: count }, (_, i) =>
+    tf.variable(tf.randomUniform([length], -1, 1, 'float32', 1 + i), true, `timed_${i}_${Math.random()}`),
+  );
+  const grads = variables.map((v, i) => ({
+    name: v.name,
+    tensor: tf.randomUniform([length], -1, 1, 'float32', 99 + i),
+  }));
+  const times: number[] = [];
+  for (let s = 0; s < steps + 2; s++) {
+    const start = performance.now();
+    optimizer.applyGradients(grads);
+    await variables[0]!.slice(0, 1).data();
+    if (s >= 2) times.push(performance.now() - start);
+    if (s === 0 && 'ready' in optimizer) await (optimizer as WebGPURadamTfjsOptimizer).ready();
+  }
+  optimizer.dispose();
+  tf.dispose([...variables, ...grads.map((g) => g.tensor)]);
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
 
 declare global {
   interface Window {
