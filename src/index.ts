@@ -32,6 +32,7 @@ export type {
   FusedOptimizer,
   GradStats,
   ParamGroupHandle,
+  StepOptions,
   TrainingOptions,
 } from './optimizer';
 export {

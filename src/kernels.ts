@@ -31,6 +31,21 @@ export interface Unit {
   stepBindGroup: GPUBindGroup;
   stepWorkgroups: [number, number];
   reduceBindGroup: GPUBindGroup | undefined;
+  /** The buffers bound at creation, and the byte ranges of them that the unit binds (for per-step buffers). */
+  param: GPUBuffer;
+  grad: GPUBuffer;
+  paramEnd: number;
+  gradEnd: number;
+  /** Global indices of the tensors this unit steps. */
+  tensors: number[];
+  /** The unit's bind groups over other param and grad buffers (same windows); see step(encoder, { grads }). */
+  bind: (param: GPUBuffer, grad: GPUBuffer) => UnitBindGroups;
+}
+
+/** A unit's bind groups over one pair of param and grad buffers. */
+export interface UnitBindGroups {
+  step: GPUBindGroup;
+  reduce: GPUBindGroup | undefined;
 }
 
 export interface Pipelines {
@@ -153,13 +168,13 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
     });
   const tensorScalars = { buffer: r.prepared, size: Math.max(1, input.tensorCount) * PREPARED_SLOT_BYTES };
   const maxPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
-  const units: Unit[] = planned.map((unit, index) => {
+  const bindUnit = (unit: PlannedUnit, index: number, param: GPUBuffer, grad: GPUBuffer): UnitBindGroups => {
     const tiles = runBinding(r.tiles, r.tileRuns, index, unit.tiles.length);
     const segments = runBinding(r.segments, r.segmentRuns, index, unit.segments.length);
     const stateWindow = (page: GPUBuffer) => ({ buffer: page, ...unit.stateWindow });
     const streams = {
-      params: { buffer: unit.param, ...unit.paramWindow },
-      grads: { buffer: unit.grad, ...unit.gradWindow },
+      params: { buffer: param, ...unit.paramWindow },
+      grads: { buffer: grad, ...unit.gradWindow },
       expAvg: stateWindow(r.expAvgPages[unit.page]!),
       expAvgSq: r.placeholder ? { buffer: r.placeholder } : stateWindow(r.expAvgSqPages[unit.page]!),
     };
@@ -190,16 +205,27 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
         segments,
         partialSums: runBinding(partials, r.partialRuns, index, unit.tiles.length),
       });
+    return { step: stepBindGroup, reduce: reduceBindGroup };
+  };
+  const units: Unit[] = planned.map((unit, index) => {
+    const onlySegment = single(unit) ? unit.segments[0]! : undefined;
     const workgroups = foldWorkgroups(unit.tiles.length, maxPerDimension);
+    const created = bindUnit(unit, index, unit.param, unit.grad);
     return {
       width: unit.width,
       workgroups,
       stepPipeline: compiled.get(`${onlySegment ? 'stepSegment' : 'step'}|${unit.width}`)!,
-      stepBindGroup,
+      stepBindGroup: created.step,
       stepWorkgroups: onlySegment
         ? foldWorkgroups(Math.ceil(onlySegment.count / workgroupSize), maxPerDimension)
         : workgroups,
-      reduceBindGroup,
+      reduceBindGroup: created.reduce,
+      param: unit.param,
+      grad: unit.grad,
+      paramEnd: unit.paramWindow.offset + unit.paramWindow.size,
+      gradEnd: unit.gradWindow.offset + unit.gradWindow.size,
+      tensors: [...new Set(unit.segments.map((segment) => segment.tensor))],
+      bind: (param, grad) => bindUnit(unit, index, param, grad),
     };
   });
   const creationError = await creation.popScope();

@@ -10,6 +10,7 @@ import { describeError, type ReadRegion, readBackRegions, settleStepCount } from
 import type { StateBuffers } from './resources';
 import { assembleState, loadProblem, type OptimizerState, type StatePlacementOf } from './state';
 import { checkTimestampWrites, isCommandEncoder } from './step-arguments';
+import { isStepOptions, StepBufferBinder, type StepOptions } from './step-buffers';
 import {
   type GroupHyperParameters,
   MAX_STEP_COUNT,
@@ -20,6 +21,7 @@ import {
 import { checkedScheduleFactor, type ResolvedTraining } from './training-options';
 import { lockReadOnlyFields, readOnlyView } from './views';
 
+export type { StepOptions } from './step-buffers';
 export type { ExecutionOptions, TrainingOptions } from './training-options';
 
 /**
@@ -111,6 +113,7 @@ export class FusedOptimizer {
   readonly #buffers: StateBuffers;
   readonly #ring: CallRing;
   readonly #training: ResolvedTraining;
+  readonly #binder: StepBufferBinder;
   readonly #info = newStepInfo();
   readonly #stepsPerEncoder = new WeakMap<GPUCommandEncoder, number>();
   readonly #passLabel: string;
@@ -144,6 +147,11 @@ export class FusedOptimizer {
     this.#buffers = buffers;
     this.#ring = ring;
     this.#training = training;
+    this.#binder = new StepBufferBinder(
+      kernels.units,
+      parts.tensors.map((tensor) => tensor.name),
+      parts.name,
+    );
     this.#call = {
       gradScale: training.gradScale,
       maxGradNorm: training.maxGradNorm,
@@ -239,15 +247,20 @@ export class FusedOptimizer {
    * submitted in any order) each see their own values; see ExecutionOptions.maxPendingSteps for the limit.
    * `timestampWrites` (device with 'timestamp-query') brackets the step's single compute pass, for profiling.
    * Bad arguments throw before anything changes; the host's step count moves only once the step is recorded.
+   *
+   * `options.grads` / `options.params` bind other buffers for this step only (per tensor, at the byte offsets
+   * given at creation), for engines that hand out fresh buffers every step; bind groups are cached per buffer
+   * pair (the last 8 per dispatch), so a warm loop allocates nothing. The older form
+   * `step(encoder, timestampWrites)` still works.
    */
-  step(encoder: GPUCommandEncoder, timestampWrites?: GPUComputePassTimestampWrites): void {
-    this.#record(encoder, timestampWrites, true);
+  step(encoder: GPUCommandEncoder, options?: StepOptions | GPUComputePassTimestampWrites): void {
+    this.#record(encoder, options, true);
   }
 
   /** `watch`: check for validation errors the encoder raises (a caller's encoder may already be finished). */
   #record(
     encoder: GPUCommandEncoder,
-    timestampWrites: GPUComputePassTimestampWrites | undefined,
+    options: StepOptions | GPUComputePassTimestampWrites | undefined,
     watch: boolean,
   ): void {
     this.#assertUsable();
@@ -257,7 +270,14 @@ export class FusedOptimizer {
       'encoder',
       () => `${this.name}.step: expected a GPUCommandEncoder, got ${describeValue(encoder)}`,
     );
+    const stepOptions = isStepOptions(options) ? options : undefined;
+    const timestampWrites = stepOptions
+      ? stepOptions.timestampWrites
+      : (options as GPUComputePassTimestampWrites);
     checkTimestampWrites(timestampWrites, this.name);
+    const buffersGiven =
+      stepOptions !== undefined && (stepOptions.grads != null || stepOptions.params != null);
+    if (buffersGiven) this.#binder.check(stepOptions.params, stepOptions.grads);
     const recorded = this.#stepsPerEncoder.get(encoder) ?? 0;
     if (recorded >= this.#ring.slots) {
       throw new OptimizerStateError(
@@ -277,7 +297,7 @@ export class FusedOptimizer {
     const scheduleFactor = this.#scheduleFactor(step - 1);
     if (this.tensorCount > 0) {
       this.#ring.pack(this.#call, this.#groups);
-      this.#encode(encoder, timestampWrites, watch);
+      this.#encode(encoder, timestampWrites, watch, buffersGiven);
       const scheduled = this.#training.scheduled ? scheduleFactor : undefined;
       this.#ring.commit(this.#device.queue, this.#buffers.callRing, this.#buffers.control, step, scheduled);
       this.#recordedCalls++;
@@ -291,6 +311,7 @@ export class FusedOptimizer {
     encoder: GPUCommandEncoder,
     timestampWrites: GPUComputePassTimestampWrites | undefined,
     watch: boolean,
+    buffersGiven: boolean,
   ): void {
     const device = this.#device;
     // Recording into a finished encoder raises a device error, not an exception: an error scope catches it and
@@ -300,6 +321,10 @@ export class FusedOptimizer {
     let pass: GPUComputePassEncoder | undefined;
     let open = false;
     try {
+      // Inside the watched scope: a bind group over a buffer WebGPU refuses (destroyed, another device) is
+      // reported like a refused recording and the step taken back.
+      if (buffersGiven) this.#binder.bind();
+      else this.#binder.reset();
       if (this.#training.gradStats) {
         encoder.clearBuffer(this.#buffers.control, GRAD_CONTROL.offset.nonFinite, WORD_BYTES);
       }

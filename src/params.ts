@@ -17,7 +17,7 @@ export interface ParamSpec {
   name?: string | undefined;
 }
 
-function isGpuBuffer(value: unknown): value is GPUBuffer {
+export function isGpuBuffer(value: unknown): value is GPUBuffer {
   try {
     return (
       typeof value === 'object' &&

@@ -31,6 +31,7 @@ import {
 } from '../step-scalars';
 import { opStepperProvider } from './op-stepper';
 import {
+  resolveFused,
   resolveTfjsAdam,
   resolveTfjsRAdam,
   resolveTfjsSgd,
@@ -39,6 +40,7 @@ import {
   type TfjsSgdOptions,
 } from './options';
 import type { OptimizerStepper, StepperProvider, StepRequest, VariableSlot } from './stepper';
+import { webgpuStepperProvider } from './webgpu-stepper';
 
 /** A gradient (or state tensor) with the name of the variable it belongs to, as tfjs passes them. */
 export interface NamedTensor {
@@ -50,9 +52,10 @@ export interface NamedTensor {
 export type Algorithm = 'RAdam' | 'Adam' | 'AdamW' | 'SGD';
 
 // Tried in order for the current tfjs backend; the op-based stepper supports every backend, so it comes last.
-const STEPPER_PROVIDERS: readonly StepperProvider[] = [opStepperProvider];
+const STEPPER_PROVIDERS: readonly StepperProvider[] = [webgpuStepperProvider, opStepperProvider];
 
-function providerFor(backendName: string): StepperProvider {
+function providerFor(backendName: string, fused: boolean): StepperProvider {
+  if (!fused) return opStepperProvider;
   return STEPPER_PROVIDERS.find((provider) => provider.supports(backendName)) ?? opStepperProvider;
 }
 
@@ -80,14 +83,18 @@ export abstract class WebGPURadamTfjsOptimizer<
   readonly #slots = new Map<string, VariableSlot>();
   /** Slots from setWeights() not yet matched to a variable by a step (see #checkGradients). */
   readonly #unmatched = new Set<VariableSlot>();
-  #stepper: { backend: string; stepper: OptimizerStepper } | undefined;
+  #stepper: { backend: string; provider: StepperProvider; stepper: OptimizerStepper } | undefined;
   #disposed = false;
   readonly #info: StepInfo = newStepInfo();
 
-  protected constructor(algorithm: Algorithm, hyperParameters: HP) {
+  /** Whether the webgpu backend steps with the fused kernel (the `fused` option). */
+  readonly fused: boolean;
+
+  protected constructor(algorithm: Algorithm, hyperParameters: HP, fused: boolean) {
     super();
     this.algorithm = algorithm;
     this.hyperParameters = hyperParameters;
+    this.fused = fused;
   }
 
   /** Creates an optimizer from getConfig()'s output (what tfjs calls when it loads a saved model). */
@@ -115,11 +122,24 @@ export abstract class WebGPURadamTfjsOptimizer<
     return { ...this.#info };
   }
 
-  /** Which implementation steps on the current tfjs backend: 'ops' (tfjs ops, any backend). */
+  /**
+   * Which implementation steps on the current tfjs backend: 'webgpu' (the fused kernel, on tfjs's webgpu
+   * backend) or 'ops' (tfjs ops: every other backend, and on webgpu the steps of a set of variables whose fused
+   * kernels are still compiling; see ready()). After a step it names the path that step took.
+   */
   get stepperName(): string {
     return this.#stepper?.backend === getBackend()
       ? this.#stepper.stepper.name
-      : providerFor(getBackend()).name;
+      : providerFor(getBackend(), this.fused).name;
+  }
+
+  /**
+   * Resolves when the current backend's stepper has finished background work: on webgpu, compiling the fused
+   * kernels for the variables seen so far, after which their steps run fused.
+   */
+  async ready(): Promise<void> {
+    this.#assertUsable('ready');
+    await this.#stepper?.stepper.ready?.();
   }
 
   /** Names of the variables this optimizer holds state for, in getWeights() order. */
@@ -164,6 +184,7 @@ export abstract class WebGPURadamTfjsOptimizer<
    */
   override async getWeights(): Promise<NamedTensor[]> {
     this.#assertUsable('getWeights');
+    this.#syncStepper();
     const slots = [...this.#slots.values()];
     const iterations = this.iterations;
     const entries: NamedTensor[] = [{ name: 'iter', tensor: scalar(iterations, 'int32') }];
@@ -261,6 +282,7 @@ export abstract class WebGPURadamTfjsOptimizer<
    */
   async stateDict(): Promise<OptimizerState> {
     this.#assertUsable('stateDict');
+    this.#syncStepper();
     const slots = [...this.#slots.values()];
     // Every read starts now, before any later step could swap a variable's data.
     const reads = slots.map((slot) => [slot.m.data(), slot.v?.data()] as const);
@@ -527,6 +549,7 @@ export abstract class WebGPURadamTfjsOptimizer<
 
   /** Swaps the whole state; a stepper may hold on to slots, so it starts over with the new ones. */
   #replaceSlots(slots: VariableSlot[], kept: ReadonlySet<VariableSlot> = new Set()): void {
+    if (kept.size > 0) this.#syncStepper();
     for (const slot of this.#slots.values()) {
       if (kept.has(slot)) continue;
       slot.m.dispose();
@@ -542,15 +565,26 @@ export abstract class WebGPURadamTfjsOptimizer<
   #currentStepper(): OptimizerStepper {
     const backend = getBackend();
     if (this.#stepper?.backend !== backend) {
-      const provider = providerFor(backend);
-      if (this.#stepper?.stepper.name === provider.name) {
+      const provider = providerFor(backend, this.fused);
+      if (this.#stepper !== undefined && this.#stepper.provider === provider) {
         this.#stepper.backend = backend;
       } else {
+        // The state goes back into the slots' variables, which tfjs moves to the new backend.
+        this.#syncStepper();
         this.#stepper?.stepper.dispose();
-        this.#stepper = { backend, stepper: provider.create() };
+        this.#stepper = {
+          backend,
+          provider,
+          stepper: provider.create({ algorithm: this.algorithm, hp: this.hyperParameters }),
+        };
       }
     }
     return this.#stepper!.stepper;
+  }
+
+  /** Brings the slots up to date with state a stepper keeps elsewhere (the fused stepper's GPU pages). */
+  #syncStepper(): void {
+    this.#stepper?.stepper.syncState?.();
   }
 
   async #readCount(entry: NamedTensor, what: string, fail: (why: string) => never): Promise<number> {
@@ -590,7 +624,7 @@ export class RAdamOptimizer extends WebGPURadamTfjsOptimizer<AdaptiveHyperParame
 
   constructor(options: TfjsRAdamOptions = {}) {
     const { hp, preset } = resolveTfjsRAdam(options);
-    super('RAdam', hp);
+    super('RAdam', hp, resolveFused(options));
     this.preset = preset;
   }
 
@@ -610,11 +644,12 @@ export class RAdamOptimizer extends WebGPURadamTfjsOptimizer<AdaptiveHyperParame
       thresholdComparison: hp.thresholdComparison,
       epsMode: hp.epsMode,
       degeneratedToSgd: hp.degeneratedToSgd,
+      fused: this.fused,
     };
   }
 }
 
-function adamConfig(hp: AdaptiveHyperParameters): serialization.ConfigDict {
+function adamConfig(hp: AdaptiveHyperParameters, fused: boolean): serialization.ConfigDict {
   return {
     learningRate: hp.lr,
     beta1: hp.beta1,
@@ -622,6 +657,7 @@ function adamConfig(hp: AdaptiveHyperParameters): serialization.ConfigDict {
     epsilon: hp.eps,
     weightDecay: hp.weightDecay,
     maximize: hp.maximize,
+    fused,
   };
 }
 
@@ -630,11 +666,11 @@ export class AdamOptimizer extends WebGPURadamTfjsOptimizer<AdaptiveHyperParamet
   static readonly className = 'WebGPURadam.Adam';
 
   constructor(options: TfjsAdamOptions = {}) {
-    super('Adam', resolveTfjsAdam(options, false));
+    super('Adam', resolveTfjsAdam(options, false), resolveFused(options));
   }
 
   override getConfig(): serialization.ConfigDict {
-    return adamConfig(this.hyperParameters);
+    return adamConfig(this.hyperParameters, this.fused);
   }
 }
 
@@ -643,11 +679,11 @@ export class AdamWOptimizer extends WebGPURadamTfjsOptimizer<AdaptiveHyperParame
   static readonly className = 'WebGPURadam.AdamW';
 
   constructor(options: TfjsAdamOptions = {}) {
-    super('AdamW', resolveTfjsAdam(options, true));
+    super('AdamW', resolveTfjsAdam(options, true), resolveFused(options));
   }
 
   override getConfig(): serialization.ConfigDict {
-    return adamConfig(this.hyperParameters);
+    return adamConfig(this.hyperParameters, this.fused);
   }
 }
 
@@ -656,7 +692,7 @@ export class SGDOptimizer extends WebGPURadamTfjsOptimizer<SgdHyperParameters> {
   static readonly className = 'WebGPURadam.SGD';
 
   constructor(options: TfjsSgdOptions = {}) {
-    super('SGD', resolveTfjsSgd(options));
+    super('SGD', resolveTfjsSgd(options), resolveFused(options));
   }
 
   override getConfig(): serialization.ConfigDict {
@@ -668,6 +704,7 @@ export class SGDOptimizer extends WebGPURadamTfjsOptimizer<SgdHyperParameters> {
       nesterov: hp.nesterov,
       weightDecay: hp.weightDecay,
       maximize: hp.maximize,
+      fused: this.fused,
     };
   }
 }

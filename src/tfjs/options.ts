@@ -13,6 +13,11 @@ import type { AdaptiveHyperParameters, SgdHyperParameters } from '../step-scalar
 
 /** Options of `radam()`, in tfjs naming (`learningRate`, `beta1`, `beta2`, `epsilon`), plus the package's presets. */
 export interface TfjsRAdamOptions {
+  /**
+   * On tfjs's webgpu backend: step with the fused kernel (true) or with tfjs ops like on every other backend
+   * (false). @defaultValue true
+   */
+  fused?: boolean | undefined;
   /** Which reference implementation to match; explicit options override it. @defaultValue 'torch' */
   preset?: RAdamPreset | undefined;
   /** >= 0; can be changed between steps through `optimizer.learningRate`. @defaultValue 1e-3 */
@@ -41,6 +46,11 @@ export interface TfjsRAdamOptions {
 
 /** Options of `adam()` and `adamw()`, in tfjs naming; `adamw()` defaults `weightDecay` to 1e-2, decoupled. */
 export interface TfjsAdamOptions {
+  /**
+   * On tfjs's webgpu backend: step with the fused kernel (true) or with tfjs ops like on every other backend
+   * (false). @defaultValue true
+   */
+  fused?: boolean | undefined;
   /** @defaultValue 1e-3 */
   learningRate?: number | undefined;
   /** @defaultValue 0.9 */
@@ -57,6 +67,11 @@ export interface TfjsAdamOptions {
 
 /** Options of `sgd()`: torch's SGD with momentum, dampening, Nesterov and weight decay, in tfjs naming. */
 export interface TfjsSgdOptions {
+  /**
+   * On tfjs's webgpu backend: step with the fused kernel (true) or with tfjs ops like on every other backend
+   * (false). @defaultValue true
+   */
+  fused?: boolean | undefined;
   /** @defaultValue 1e-3 */
   learningRate?: number | undefined;
   /** @defaultValue 0 */
@@ -72,6 +87,7 @@ export interface TfjsSgdOptions {
 }
 
 export const TFJS_RADAM_KEYS = [
+  'fused',
   'preset',
   'learningRate',
   'beta1',
@@ -86,6 +102,7 @@ export const TFJS_RADAM_KEYS = [
   'degeneratedToSgd',
 ] as const;
 export const TFJS_ADAM_KEYS = [
+  'fused',
   'learningRate',
   'beta1',
   'beta2',
@@ -94,6 +111,7 @@ export const TFJS_ADAM_KEYS = [
   'maximize',
 ] as const;
 export const TFJS_SGD_KEYS = [
+  'fused',
   'learningRate',
   'momentum',
   'dampening',
@@ -206,4 +224,14 @@ export function resolveTfjsSgd(options: unknown): SgdHyperParameters {
       maximize: o.maximize as boolean | undefined,
     }),
   );
+}
+
+/** The `fused` option: true unless given as false; anything but a boolean or undefined is an error. */
+export function resolveFused(options: unknown): boolean {
+  const value =
+    typeof options === 'object' && options !== null ? (options as { fused?: unknown }).fused : undefined;
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new OptimizerConfigError('fused', `Invalid fused: ${String(value)} (expected true or false)`);
+  }
+  return value !== false;
 }

@@ -31,14 +31,28 @@ export interface StepRequest {
   readonly t: number;
 }
 
-/** Applies one step's arithmetic to a variable and its state; one per backend family (tfjs ops today). */
+/** Applies one step's arithmetic to a variable and its state; one per backend family. */
 export interface OptimizerStepper {
-  /** Shown as `optimizer.stepperName`: 'ops' for the op-based path. */
+  /** Shown as `optimizer.stepperName`: 'ops' for the op-based path, 'webgpu' for the fused one. */
   readonly name: string;
   /** Updates every request's variable and slot moments in place. `hp.lr` is this step's learning rate. */
   step(requests: readonly StepRequest[], hp: GroupHyperParameters): void;
+  /**
+   * Writes state the stepper keeps elsewhere back into the slots' `m` and `v` (a stepper whose slots are always
+   * current needs none). The optimizer calls it before reading the slots or replacing the stepper.
+   */
+  syncState?(): void;
+  /** Resolves when work the stepper started in the background (compiling kernels) is done. */
+  ready?(): Promise<void>;
   /** Frees what the stepper allocated itself (never the slots, which belong to the optimizer). */
   dispose(): void;
+}
+
+/** What a stepper is created for. */
+export interface StepperContext {
+  algorithm: 'RAdam' | 'Adam' | 'AdamW' | 'SGD';
+  /** The optimizer's resolved hyper-parameters; only `lr` changes after creation. */
+  hp: GroupHyperParameters;
 }
 
 /** Chooses and creates the stepper for the active tfjs backend. */
@@ -47,5 +61,5 @@ export interface StepperProvider {
   /** Whether this provider can step on the tfjs backend registered under `backendName` right now. */
   supports(backendName: string): boolean;
   /** A new stepper for one optimizer. */
-  create(): OptimizerStepper;
+  create(context: StepperContext): OptimizerStepper;
 }

@@ -34,7 +34,7 @@ afterAll(() => {
 
 /** The core optimizer with the tfjs one's configuration: the same options mean the same optimizer. */
 function coreOptimizerLike(tfjsOptimizer: WebGPURadamTfjsOptimizer, spec: core.ParamSpec) {
-  const { learningRate, beta1, beta2, epsilon, ...rest } = tfjsOptimizer.getConfig();
+  const { learningRate, beta1, beta2, epsilon, fused: _fused, ...rest } = tfjsOptimizer.getConfig();
   const adaptive = { lr: learningRate, betas: [beta1, beta2], eps: epsilon, ...rest };
   switch (tfjsOptimizer.algorithm) {
     case 'RAdam':

@@ -352,6 +352,7 @@ describe('getConfig / fromConfig', () => {
       thresholdComparison: '>=',
       epsMode: 'corrected',
       degeneratedToSgd: true,
+      fused: true,
     });
     expect([AdamOptimizer, AdamWOptimizer, SGDOptimizer, RAdamOptimizer].map((c) => c.className)).toEqual([
       'WebGPURadam.Adam',
