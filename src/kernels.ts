@@ -52,6 +52,8 @@ export interface Kernels {
 export interface KernelInputs {
   label: string;
   hasSecondMoment: boolean;
+  amsgrad: boolean;
+  lookahead: boolean;
   gradStats: boolean;
   workgroupSize: number;
   groupCount: number;
@@ -75,8 +77,12 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
     WORKGROUP_SIZE: workgroupSize,
     HAS_SECOND_MOMENT: input.hasSecondMoment ? 1 : 0,
     GRAD_STATS: gradStats ? 1 : 0,
+    AMSGRAD: input.amsgrad ? 1 : 0,
+    LOOKAHEAD: input.lookahead ? 1 : 0,
   };
-  const keySuffix = `wg=${workgroupSize}|m2=${input.hasSecondMoment}|stats=${gradStats}`;
+  const keySuffix =
+    `wg=${workgroupSize}|m2=${input.hasSecondMoment}|stats=${gradStats}` +
+    `|ams=${input.amsgrad}|la=${input.lookahead}`;
   const compiled = new Map<string, GPUComputePipeline>();
   const pipeline = async (entry: OptimizerEntryPoint, width: ElementWidth) => {
     const key = `optimizer|${entry}|width=${width}|${keySuffix}`;
@@ -142,6 +148,7 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
     call,
     control,
     expectedEpoch: { buffer: r.callEpochs, offset: 0, size: 16 },
+    slowSeeded: { buffer: r.slowSeeded, size: Math.max(WORD_BYTES, input.tensorCount * WORD_BYTES) },
   });
   const partials = r.partials;
   const finalizeBindGroup =
@@ -157,11 +164,15 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
     const tiles = runBinding(r.tiles, r.tileRuns, index, unit.tiles.length);
     const segments = runBinding(r.segments, r.segmentRuns, index, unit.segments.length);
     const stateWindow = (page: GPUBuffer) => ({ buffer: page, ...unit.stateWindow });
+    const stateOrPlaceholder = (placeholder: GPUBuffer | undefined, pages: readonly GPUBuffer[]) =>
+      placeholder ? { buffer: placeholder } : stateWindow(pages[unit.page]!);
     const streams = {
       params: { buffer: unit.param, ...unit.paramWindow },
       grads: { buffer: unit.grad, ...unit.gradWindow },
       expAvg: stateWindow(r.expAvgPages[unit.page]!),
-      expAvgSq: r.placeholder ? { buffer: r.placeholder } : stateWindow(r.expAvgSqPages[unit.page]!),
+      expAvgSq: stateOrPlaceholder(r.placeholders.expAvgSq, r.expAvgSqPages),
+      expAvgSqMax: stateOrPlaceholder(r.placeholders.expAvgSqMax, r.expAvgSqMaxPages),
+      slowParams: stateOrPlaceholder(r.placeholders.slowParams, r.slowPages),
     };
     const onlySegment = single(unit) ? unit.segments[0]! : undefined;
     const stepBindGroup = onlySegment

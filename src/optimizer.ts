@@ -386,6 +386,7 @@ export class FusedOptimizer {
     info.bc2 = factors.bc2;
     info.rhoT = factors.rhoT;
     info.rect = factors.rect;
+    info.sync = group.hp.lookaheadK > 0 && step % group.hp.lookaheadK === 0;
   }
 
   /** Records one step into a fresh encoder and submits it. */
@@ -543,10 +544,15 @@ export class FusedOptimizer {
     this.#recordingFailure = undefined;
   }
 
-  /** Where tensor i's moments live (for state readback and tests). */
+  /**
+   * Where tensor i's state lives (for state readback and tests): moments, AMSGrad's max and Lookahead's slow
+   * weights share one placement (the slow weights hold a value once the tensor has taken a step).
+   */
   stateLocation(tensor: number): {
     expAvg: GPUBuffer;
     expAvgSq: GPUBuffer | undefined;
+    expAvgSqMax: GPUBuffer | undefined;
+    slow: GPUBuffer | undefined;
     byteOffset: number;
     length: number;
   } {
@@ -560,6 +566,8 @@ export class FusedOptimizer {
     return {
       expAvg: this.#buffers.expAvgPages[placement.page]!,
       expAvgSq: this.#buffers.expAvgSqPages[placement.page],
+      expAvgSqMax: this.#buffers.expAvgSqMaxPages[placement.page],
+      slow: this.#buffers.slowPages[placement.page],
       byteOffset: placement.offset * STATE_ELEMENT_BYTES,
       length: placement.length,
     };

@@ -99,6 +99,12 @@ export interface StateBuffers {
   expAvgPages: GPUBuffer[];
   /** Empty for SGD, which keeps no second moment. */
   expAvgSqPages: GPUBuffer[];
+  /** AMSGrad's max_exp_avg_sq, placed like the moments; empty without AMSGrad. */
+  expAvgSqMaxPages: GPUBuffer[];
+  /** Lookahead's slow weights (slow_buffer), placed like the moments; empty without Lookahead. */
+  slowPages: GPUBuffer[];
+  /** One u32 per tensor: 1 once its slow weights hold a value (see optimizer.wgsl's prepare). */
+  slowSeeded: GPUBuffer;
   stepCounts: GPUBuffer;
   control: GPUBuffer;
   callRing: GPUBuffer;
@@ -108,8 +114,11 @@ export interface StateBuffers {
 
 /** Everything else the kernels bind. */
 export interface Resources extends StateBuffers {
-  /** Bound as expAvgSq when there is no second moment. */
-  placeholder: GPUBuffer | undefined;
+  /**
+   * Bound in place of a state buffer the optimizer does not keep (exp_avg_sq for SGD, max_exp_avg_sq without
+   * AMSGrad, slow weights without Lookahead): one each, as writable bindings of one dispatch may not alias.
+   */
+  placeholders: Readonly<Record<'expAvgSq' | 'expAvgSqMax' | 'slowParams', GPUBuffer | undefined>>;
   tensorGroups: GPUBuffer;
   groupConfigs: GPUBuffer;
   stepTable: GPUBuffer;
@@ -127,6 +136,8 @@ export interface Resources extends StateBuffers {
 export interface ResourceInputs {
   label: string;
   hasSecondMoment: boolean;
+  amsgrad: boolean;
+  lookahead: boolean;
   groups: readonly { hp: GroupHyperParameters }[];
   /** Param group of each tensor. */
   groupOf: readonly number[];
@@ -167,7 +178,15 @@ export function allocateResources(creation: Creation, input: ResourceInputs): Re
     );
   const expAvgPages = page('exp_avg');
   const expAvgSqPages = input.hasSecondMoment ? page('exp_avg_sq') : [];
-  const placeholder = input.hasSecondMoment ? undefined : allocate('unused exp_avg_sq', 16, STORAGE);
+  const expAvgSqMaxPages = input.amsgrad ? page('max_exp_avg_sq') : [];
+  const slowPages = input.lookahead ? page('slow_buffer') : [];
+  const placeholders = {
+    expAvgSq: input.hasSecondMoment ? undefined : allocate('unused exp_avg_sq', 16, STORAGE),
+    expAvgSqMax: input.amsgrad ? undefined : allocate('unused max_exp_avg_sq', 16, STORAGE),
+    slowParams: input.lookahead ? undefined : allocate('unused slow_buffer', 16, STORAGE),
+  };
+  // Zero: no tensor's slow weights hold a value before its first step.
+  const slowSeeded = allocate('slow weights seeded', tensorCount * WORD_BYTES, stateUsage);
 
   const tensorGroups = allocate(
     'tensor groups',
@@ -244,11 +263,14 @@ export function allocateResources(creation: Creation, input: ResourceInputs): Re
   return {
     expAvgPages,
     expAvgSqPages,
+    expAvgSqMaxPages,
+    slowPages,
+    slowSeeded,
     stepCounts,
     control,
     callRing,
     owned: creation.buffers,
-    placeholder,
+    placeholders,
     tensorGroups,
     groupConfigs,
     stepTable,
