@@ -107,6 +107,8 @@ export class FusedOptimizer {
   readonly #device: GPUDevice;
   readonly #groups: { hp: GroupHyperParameters }[];
   readonly #tensors: StatePlacementOf[];
+  /** Per tensor: whether its param group uses Lookahead. */
+  readonly #tensorLookahead: boolean[];
   readonly #kernels: Kernels;
   readonly #buffers: StateBuffers;
   readonly #ring: CallRing;
@@ -140,6 +142,10 @@ export class FusedOptimizer {
     this.#passDescriptor = { label: this.#passLabel };
     this.#groups = parts.groups;
     this.#tensors = parts.tensors;
+    this.#tensorLookahead = parts.tensors.map(() => false);
+    for (const group of parts.groups) {
+      for (const tensor of group.tensors) this.#tensorLookahead[tensor] = group.hp.lookaheadK > 0;
+    }
     this.#kernels = kernels;
     this.#buffers = buffers;
     this.#ring = ring;
@@ -426,22 +432,31 @@ export class FusedOptimizer {
    * readGradStats().
    */
   async stateDict(): Promise<OptimizerState> {
-    const { expAvgPages, expAvgSqPages } = this.#buffers;
-    const [countBytes, controlBytes, ...pageBytes] = await this.#readBack('stateDict', [
-      { buffer: this.#buffers.stepCounts, size: Math.max(WORD_BYTES, this.tensorCount * WORD_BYTES) },
+    const { expAvgPages, expAvgSqPages, expAvgSqMaxPages, slowPages } = this.#buffers;
+    const countBytes = Math.max(WORD_BYTES, this.tensorCount * WORD_BYTES);
+    const pages = [...expAvgPages, ...expAvgSqPages, ...expAvgSqMaxPages, ...slowPages];
+    const [counts, controlBytes, seededBytes, ...pageBytes] = await this.#readBack('stateDict', [
+      { buffer: this.#buffers.stepCounts, size: countBytes },
       { buffer: this.#buffers.control, size: GRAD_CONTROL.bytes },
-      ...[...expAvgPages, ...expAvgSqPages].map((page) => ({ buffer: page, size: page.size })),
+      { buffer: this.#buffers.slowSeeded, size: countBytes },
+      ...pages.map((page) => ({ buffer: page, size: page.size })),
     ]);
     const completed = this.#settle(new DataView(controlBytes!));
-    const pages = pageBytes.map((bytes) => new Float32Array(bytes));
+    const data = pageBytes.map((bytes) => new Float32Array(bytes));
+    const take = (count: number) => data.splice(0, count);
     return assembleState(
       this.name,
       completed,
       this.paramGroups,
       this.#tensors,
-      new Uint32Array(countBytes!),
-      pages.slice(0, expAvgPages.length),
-      pages.slice(expAvgPages.length),
+      new Uint32Array(counts!),
+      take(expAvgPages.length),
+      take(expAvgSqPages.length),
+      {
+        expAvgSqMax: take(expAvgSqMaxPages.length),
+        slow: take(slowPages.length),
+        slowSeeded: new Uint32Array(seededBytes!),
+      },
     );
   }
 
@@ -495,10 +510,12 @@ export class FusedOptimizer {
    */
   loadStateDict(state: OptimizerState): void {
     this.#assertUsable();
-    const { expAvgPages, expAvgSqPages } = this.#buffers;
+    const { expAvgPages, expAvgSqPages, expAvgSqMaxPages, slowPages } = this.#buffers;
     const problem = loadProblem(state, {
       name: this.name,
       hasSecondMoment: expAvgSqPages.length > 0,
+      amsgrad: expAvgSqMaxPages.length > 0,
+      lookahead: this.#tensorLookahead,
       groups: this.paramGroups.map((group) => group.tensors),
       tensors: this.#tensors,
     });
@@ -514,12 +531,25 @@ export class FusedOptimizer {
       queue.writeBuffer(expAvgPages[mine.page]!, at, payload, t.exp_avg, t.length);
       if (t.exp_avg_sq !== undefined)
         queue.writeBuffer(expAvgSqPages[mine.page]!, at, payload, t.exp_avg_sq, t.length);
+      // Without a saved max (a state from before AMSGrad), the max restarts from v, its lower bound.
+      const max = t.max_exp_avg_sq ?? t.exp_avg_sq;
+      if (expAvgSqMaxPages.length > 0 && max !== undefined)
+        queue.writeBuffer(expAvgSqMaxPages[mine.page]!, at, payload, max, t.length);
+      if (t.slow_buffer !== undefined)
+        queue.writeBuffer(slowPages[mine.page]!, at, payload, t.slow_buffer, t.length);
     });
     if (this.tensorCount > 0) {
       queue.writeBuffer(
         this.#buffers.stepCounts,
         0,
         Uint32Array.from(header.tensors, (t) => t.step),
+      );
+      // Slow weights not in the state start again from the params at the tensor's next step (as Ranger does
+      // for a tensor without slow_buffer).
+      queue.writeBuffer(
+        this.#buffers.slowSeeded,
+        0,
+        Uint32Array.from(header.tensors, (t) => (t.slow_buffer === undefined ? 0 : 1)),
       );
     }
     // executedCalls, completedSteps, lostCalls, unscheduledCalls, generation: a loaded state also ends a halt
