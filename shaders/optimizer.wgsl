@@ -20,10 +20,10 @@
 override HAS_SECOND_MOMENT: bool = true;
 // Whether a gradient-statistics pass (found-inf check, global-norm clipping) ran before this step.
 override GRAD_STATS: bool = false;
-// AMSGrad (Adam, AdamW): the denominator uses expAvgSqMax = max(expAvgSqMax, v). Off, expAvgSqMax is never read
-// or written and the host binds a placeholder, so plain Adam moves no extra bytes.
+// AMSGrad (Adam, AdamW): the denominator uses the max kept in extraState, max(max, v). Off (and without
+// Lookahead), extraState is never read or written and the host binds a placeholder: plain Adam moves no extra bytes.
 override AMSGRAD: bool = false;
-// Some param group uses Lookahead: slowParams holds the slow weights, read and written only on a tensor's sync
+// Some param group uses Lookahead: extraState holds the slow weights, read and written only on a tensor's sync
 // steps (and written once, on its first step). Off, the host binds a placeholder.
 override LOOKAHEAD: bool = false;
 
@@ -191,8 +191,10 @@ fn prepareTensor(tensor: u32, skip: bool, clipFactor: f32, lrFactor: f32) {
 @group(0) @binding(10) var<storage, read_write> expAvg: array<Element>;
 @group(0) @binding(11) var<storage, read_write> expAvgSq: array<Element>;
 @group(0) @binding(13) var<storage, read> tensorScalars: array<PreparedSlot>;
-@group(0) @binding(19) var<storage, read_write> expAvgSqMax: array<Element>;
-@group(0) @binding(20) var<storage, read_write> slowParams: array<Element>;
+// AMSGrad's max_exp_avg_sq and Lookahead's slow weights, in one binding so that `step` stays within the 8 storage
+// buffers per stage every WebGPU device offers: the max at the state index k, the slow weights at
+// k + segment.slowOffset (the second half of each page when both are kept).
+@group(0) @binding(19) var<storage, read_write> extraState: array<Element>;
 
 struct Updated {
   param: Element,
@@ -230,15 +232,15 @@ fn updateElement(s: StepScalars, param: Element, rawGrad: Element, m: Element, v
 
 // Lookahead after the inner update: on a sync step slow += alpha * (fast - slow) and the fast weights become slow.
 // `before` is the param this step started from, the slow weights' initial value on the tensor's first step.
-fn lookaheadParam(s: StepScalars, before: Element, fast: Element, k: u32) -> Element {
+fn lookaheadParam(s: StepScalars, before: Element, fast: Element, slowIndex: u32) -> Element {
   if (s.lookaheadAlpha != 0.0) {
     var slow = before;
-    if (s.seedSlow == 0u) { slow = slowParams[k]; }
+    if (s.seedSlow == 0u) { slow = extraState[slowIndex]; }
     let nextSlow = slow + s.lookaheadAlpha * (fast - slow);
-    slowParams[k] = nextSlow;
+    extraState[slowIndex] = nextSlow;
     return nextSlow;
   }
-  if (s.seedSlow != 0u) { slowParams[k] = before; }
+  if (s.seedSlow != 0u) { extraState[slowIndex] = before; }
   return fast;
 }
 
@@ -265,15 +267,15 @@ fn step(
   var v = Element(0.0);
   if (HAS_SECOND_MOMENT) { v = expAvgSq[k]; }
   var vMax = Element(0.0);
-  if (AMSGRAD) { vMax = expAvgSqMax[k]; }
+  if (AMSGRAD) { vMax = extraState[k]; }
   let param = params[p];
   let updated = updateElement(s, param, grads[segment.gradOffset + i], expAvg[k], v, vMax);
   var nextParam = updated.param;
-  if (LOOKAHEAD) { nextParam = lookaheadParam(s, param, nextParam, k); }
+  if (LOOKAHEAD) { nextParam = lookaheadParam(s, param, nextParam, k + segment.slowOffset); }
   params[p] = nextParam;
   expAvg[k] = updated.expAvg;
   if (HAS_SECOND_MOMENT) { expAvgSq[k] = updated.expAvgSq; }
-  if (AMSGRAD) { expAvgSqMax[k] = updated.expAvgSqMax; }
+  if (AMSGRAD) { extraState[k] = updated.expAvgSqMax; }
 }
 
 // ---- stepSegment: the same update for a dispatch that covers a single run of one tensor ----
@@ -298,13 +300,13 @@ fn stepSegment(
   var v = Element(0.0);
   if (HAS_SECOND_MOMENT) { v = expAvgSq[k]; }
   var vMax = Element(0.0);
-  if (AMSGRAD) { vMax = expAvgSqMax[k]; }
+  if (AMSGRAD) { vMax = extraState[k]; }
   let param = params[p];
   let updated = updateElement(s, param, grads[unitSegment.gradOffset + i], expAvg[k], v, vMax);
   var nextParam = updated.param;
-  if (LOOKAHEAD) { nextParam = lookaheadParam(s, param, nextParam, k); }
+  if (LOOKAHEAD) { nextParam = lookaheadParam(s, param, nextParam, k + unitSegment.slowOffset); }
   params[p] = nextParam;
   expAvg[k] = updated.expAvg;
   if (HAS_SECOND_MOMENT) { expAvgSq[k] = updated.expAvgSq; }
-  if (AMSGRAD) { expAvgSqMax[k] = updated.expAvgSqMax; }
+  if (AMSGRAD) { extraState[k] = updated.expAvgSqMax; }
 }

@@ -282,8 +282,11 @@ export const SEGMENT = struct(
     stateOffset: ['u32'],
     count: ['u32'],
     tensor: ['u32'],
+    slowOffset: [
+      'u32',
+      "Elements from a state element's AMSGrad max to its slow weights in extraState (0 unless both are kept)",
+    ],
     _pad0: ['u32'],
-    _pad1: ['u32'],
   },
 );
 
@@ -343,8 +346,7 @@ export const OPTIMIZER_BINDINGS = {
   unitSegment: { binding: 15, kind: 'uniform' },
   expectedEpoch: { binding: 16, kind: 'uniform', dynamic: true },
   partialSums: { binding: 18, kind: 'storage' },
-  expAvgSqMax: { binding: 19, kind: 'storage' },
-  slowParams: { binding: 20, kind: 'storage' },
+  extraState: { binding: 19, kind: 'storage' },
   slowSeeded: { binding: 21, kind: 'storage' },
 } as const satisfies Record<string, BindingDecl>;
 
@@ -367,27 +369,8 @@ export const OPTIMIZER_ENTRY_POINTS = {
     'expectedEpoch',
     'slowSeeded',
   ],
-  step: [
-    'params',
-    'grads',
-    'expAvg',
-    'expAvgSq',
-    'tiles',
-    'tensorScalars',
-    'segments',
-    'expAvgSqMax',
-    'slowParams',
-  ],
-  stepSegment: [
-    'params',
-    'grads',
-    'expAvg',
-    'expAvgSq',
-    'unitScalars',
-    'unitSegment',
-    'expAvgSqMax',
-    'slowParams',
-  ],
+  step: ['params', 'grads', 'expAvg', 'expAvgSq', 'tiles', 'tensorScalars', 'segments', 'extraState'],
+  stepSegment: ['params', 'grads', 'expAvg', 'expAvgSq', 'unitScalars', 'unitSegment', 'extraState'],
   reduceGrads: ['call', 'control', 'grads', 'tiles', 'segments', 'partialSums'],
   finalizeGradStats: ['call', 'control', 'partialSums'],
 } as const satisfies Record<string, readonly OptimizerGlobal[]>;

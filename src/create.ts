@@ -41,7 +41,7 @@ import {
   TRAINING_KEYS,
 } from './param-groups';
 import { checkParams } from './params';
-import { placeState, planUnits } from './plan';
+import { type PlanLimits, placeState, planUnits } from './plan';
 import { allocateResources, Creation } from './resources';
 import type { GroupHyperParameters } from './step-scalars';
 import {
@@ -124,8 +124,9 @@ async function assemble<Options extends object>(
     const run = resolveExecution(executionOptions, limits, callBytes, controlSizes);
     const training = resolveTraining(trainingOptions);
     // 3. plan
-    const { placements, pageElements } = placeState(params, run.plan);
-    const units = planUnits(params, placements, run.plan);
+    const plan = amsgrad && lookahead ? halvedForExtraState(run.plan) : run.plan;
+    const { placements, pageElements } = placeState(params, plan);
+    const units = planUnits(params, placements, plan);
     const groupOf = groups.flatMap((group, index) => group.params.map(() => index));
     // 4. resources
     const label = `webgpu-radam ${name}`;
@@ -202,6 +203,15 @@ function checkStepTableLength(
       `Invalid stepTableLength: ${tableLength} (with ${groups.length} param groups, at most ${maxTableLength} ` +
       'rows fit in one storage binding on this device)',
   );
+}
+
+/**
+ * With AMSGrad and Lookahead both on, one binding holds a page's max and (after it) its slow weights, so pages and
+ * state windows may only take half a binding.
+ */
+function halvedForExtraState(plan: PlanLimits): PlanLimits {
+  const half = (bytes: number) => Math.floor(bytes / 2 / plan.storageAlignment) * plan.storageAlignment;
+  return { ...plan, maxBindingBytes: half(plan.maxBindingBytes), maxPageBytes: half(plan.maxPageBytes) };
 }
 
 /**

@@ -166,13 +166,20 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
     const stateWindow = (page: GPUBuffer) => ({ buffer: page, ...unit.stateWindow });
     const stateOrPlaceholder = (placeholder: GPUBuffer | undefined, pages: readonly GPUBuffer[]) =>
       placeholder ? { buffer: placeholder } : stateWindow(pages[unit.page]!);
+    // The state window, stretched over the slow weights' half of the page when it holds both halves.
+    const extraWindow = (page: GPUBuffer, slowOffset: number) => ({
+      buffer: page,
+      offset: unit.stateWindow.offset,
+      size: unit.stateWindow.size + slowOffset,
+    });
     const streams = {
       params: { buffer: unit.param, ...unit.paramWindow },
       grads: { buffer: unit.grad, ...unit.gradWindow },
       expAvg: stateWindow(r.expAvgPages[unit.page]!),
       expAvgSq: stateOrPlaceholder(r.placeholders.expAvgSq, r.expAvgSqPages),
-      expAvgSqMax: stateOrPlaceholder(r.placeholders.expAvgSqMax, r.expAvgSqMaxPages),
-      slowParams: stateOrPlaceholder(r.placeholders.slowParams, r.slowPages),
+      extraState: r.placeholders.extraState
+        ? { buffer: r.placeholders.extraState }
+        : extraWindow(r.extraPages[unit.page]!, r.slowPageOffsets[unit.page]!),
     };
     const onlySegment = single(unit) ? unit.segments[0]! : undefined;
     const stepBindGroup = onlySegment

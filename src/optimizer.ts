@@ -432,9 +432,9 @@ export class FusedOptimizer {
    * readGradStats().
    */
   async stateDict(): Promise<OptimizerState> {
-    const { expAvgPages, expAvgSqPages, expAvgSqMaxPages, slowPages } = this.#buffers;
+    const { expAvgPages, expAvgSqPages, extraPages, amsgrad, lookahead, slowPageOffsets } = this.#buffers;
     const countBytes = Math.max(WORD_BYTES, this.tensorCount * WORD_BYTES);
-    const pages = [...expAvgPages, ...expAvgSqPages, ...expAvgSqMaxPages, ...slowPages];
+    const pages = [...expAvgPages, ...expAvgSqPages, ...extraPages];
     const [counts, controlBytes, seededBytes, ...pageBytes] = await this.#readBack('stateDict', [
       { buffer: this.#buffers.stepCounts, size: countBytes },
       { buffer: this.#buffers.control, size: GRAD_CONTROL.bytes },
@@ -444,17 +444,21 @@ export class FusedOptimizer {
     const completed = this.#settle(new DataView(controlBytes!));
     const data = pageBytes.map((bytes) => new Float32Array(bytes));
     const take = (count: number) => data.splice(0, count);
+    const moments = [take(expAvgPages.length), take(expAvgSqPages.length)] as const;
+    const extra = take(extraPages.length);
     return assembleState(
       this.name,
       completed,
       this.paramGroups,
       this.#tensors,
       new Uint32Array(counts!),
-      take(expAvgPages.length),
-      take(expAvgSqPages.length),
+      moments[0],
+      moments[1],
       {
-        expAvgSqMax: take(expAvgSqMaxPages.length),
-        slow: take(slowPages.length),
+        expAvgSqMax: amsgrad ? extra : [],
+        slow: lookahead
+          ? extra.map((page, p) => page.subarray(slowPageOffsets[p]! / STATE_ELEMENT_BYTES))
+          : [],
         slowSeeded: new Uint32Array(seededBytes!),
       },
     );
@@ -510,11 +514,11 @@ export class FusedOptimizer {
    */
   loadStateDict(state: OptimizerState): void {
     this.#assertUsable();
-    const { expAvgPages, expAvgSqPages, expAvgSqMaxPages, slowPages } = this.#buffers;
+    const { expAvgPages, expAvgSqPages, extraPages, amsgrad, slowPageOffsets } = this.#buffers;
     const problem = loadProblem(state, {
       name: this.name,
       hasSecondMoment: expAvgSqPages.length > 0,
-      amsgrad: expAvgSqMaxPages.length > 0,
+      amsgrad,
       lookahead: this.#tensorLookahead,
       groups: this.paramGroups.map((group) => group.tensors),
       tensors: this.#tensors,
@@ -533,10 +537,11 @@ export class FusedOptimizer {
         queue.writeBuffer(expAvgSqPages[mine.page]!, at, payload, t.exp_avg_sq, t.length);
       // Without a saved max (a state from before AMSGrad), the max restarts from v, its lower bound.
       const max = t.max_exp_avg_sq ?? t.exp_avg_sq;
-      if (expAvgSqMaxPages.length > 0 && max !== undefined)
-        queue.writeBuffer(expAvgSqMaxPages[mine.page]!, at, payload, max, t.length);
-      if (t.slow_buffer !== undefined)
-        queue.writeBuffer(slowPages[mine.page]!, at, payload, t.slow_buffer, t.length);
+      if (amsgrad && max !== undefined) queue.writeBuffer(extraPages[mine.page]!, at, payload, max, t.length);
+      if (t.slow_buffer !== undefined) {
+        const slowAt = slowPageOffsets[mine.page]! + at;
+        queue.writeBuffer(extraPages[mine.page]!, slowAt, payload, t.slow_buffer, t.length);
+      }
     });
     if (this.tensorCount > 0) {
       queue.writeBuffer(
@@ -584,6 +589,8 @@ export class FusedOptimizer {
     expAvgSqMax: GPUBuffer | undefined;
     slow: GPUBuffer | undefined;
     byteOffset: number;
+    /** Where the slow weights start in `slow` (after the max when one buffer holds both). */
+    slowByteOffset: number;
     length: number;
   } {
     this.#assertUsable();
@@ -596,9 +603,10 @@ export class FusedOptimizer {
     return {
       expAvg: this.#buffers.expAvgPages[placement.page]!,
       expAvgSq: this.#buffers.expAvgSqPages[placement.page],
-      expAvgSqMax: this.#buffers.expAvgSqMaxPages[placement.page],
-      slow: this.#buffers.slowPages[placement.page],
+      expAvgSqMax: this.#buffers.amsgrad ? this.#buffers.extraPages[placement.page] : undefined,
+      slow: this.#buffers.lookahead ? this.#buffers.extraPages[placement.page] : undefined,
       byteOffset: placement.offset * STATE_ELEMENT_BYTES,
+      slowByteOffset: this.#buffers.slowPageOffsets[placement.page]! + placement.offset * STATE_ELEMENT_BYTES,
       length: placement.length,
     };
   }

@@ -158,7 +158,7 @@ describe(`property: any hyper-parameters, sizes and gradient streams match float
         const at = optimizer.stateLocation(0);
         const amsgrad = c.amsgrad && (c.algorithm === 'adam' || c.algorithm === 'adamw');
         const vmax = at.expAvgSqMax && (await readF32(device, at.expAvgSqMax, at.byteOffset, c.n));
-        const slow = at.slow && (await readF32(device, at.slow, at.byteOffset, c.n));
+        const slow = at.slow && (await readF32(device, at.slow, at.slowByteOffset, c.n));
         // The extra buffers exist exactly when asked for: otherwise nothing binds or moves them.
         expect(vmax !== undefined, 'max_exp_avg_sq kept').toBe(amsgrad);
         expect(slow !== undefined, 'slow weights kept').toBe(c.lookahead !== undefined);

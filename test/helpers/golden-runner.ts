@@ -183,7 +183,7 @@ export async function runGoldenCase(
       m: await readF32(device, state.expAvg, state.byteOffset, n),
       v: state.expAvgSq ? await readF32(device, state.expAvgSq, state.byteOffset, n) : undefined,
       vmax: state.expAvgSqMax ? await readF32(device, state.expAvgSqMax, state.byteOffset, n) : undefined,
-      slow: state.slow ? await readF32(device, state.slow, state.byteOffset, n) : undefined,
+      slow: state.slow ? await readF32(device, state.slow, state.slowByteOffset, n) : undefined,
     };
     for (const array of arrays) {
       const report = reports.get(array)!;

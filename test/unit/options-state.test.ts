@@ -90,14 +90,18 @@ describe('state-dict checks', () => {
     const both = { ...shape, amsgrad: true, lookahead: [true] };
     const six = [0, 1, 2, 3, 4, 5];
     expect(loadProblem(extended(six, { max_exp_avg_sq: 4 }), shape)).toMatch(/has max_exp_avg_sq/);
-    expect(loadProblem(extended(six, { slow_buffer: 4 }), shape)).toMatch(/has slow_buffer, but its param group/);
-    expect(loadProblem(extended([...six, 6, 7], { max_exp_avg_sq: 4, slow_buffer: 6 }), both)).toBeUndefined();
+    expect(loadProblem(extended(six, { slow_buffer: 4 }), shape)).toMatch(
+      /has slow_buffer, but its param group/,
+    );
+    expect(
+      loadProblem(extended([...six, 6, 7], { max_exp_avg_sq: 4, slow_buffer: 6 }), both),
+    ).toBeUndefined();
     expect(loadProblem(extended([0, 1, 2, 3, -4, 5], { max_exp_avg_sq: 4 }), both)).toMatch(
       /max_exp_avg_sq\[0\] is -4/,
     );
-    expect(loadProblem(extended([0, 1, 2, 3, 4, Number.POSITIVE_INFINITY], { slow_buffer: 4 }), both)).toMatch(
-      /slow_buffer\[1\] is Infinity/,
-    );
+    expect(
+      loadProblem(extended([0, 1, 2, 3, 4, Number.POSITIVE_INFINITY], { slow_buffer: 4 }), both),
+    ).toMatch(/slow_buffer\[1\] is Infinity/);
     expect(loadProblem(extended(six, { slow_buffer: 5 }), both)).toMatch(/slow_buffer range/);
     // States saved without them (before AMSGrad / Lookahead) still load.
     expect(loadProblem(state([0, 1, 2, 3]), both)).toBeUndefined();

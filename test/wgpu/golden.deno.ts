@@ -60,6 +60,7 @@ for (const file of listGoldenFiles()) {
   }
 }
 device.destroy();
-for (const [family, rel] of families) console.log(`  ${family.padEnd(18)} max rel err vs f64 ${rel.toExponential(2)}`);
+for (const [family, rel] of families)
+  console.log(`  ${family.padEnd(18)} max rel err vs f64 ${rel.toExponential(2)}`);
 console.log(`${passed} passed, ${failed} failed`);
 Deno.exit(failed === 0 && passed > 0 ? 0 : 1);
