@@ -16,6 +16,10 @@ export interface Ratios {
   fusedVsJs: number | null;
   /** fused ms with 1000 tensors ÷ fused ms with one tensor of the same total size, largest N. */
   multi1000VsFlat: number | null;
+  /** Ranger ms on a Lookahead sync step ÷ on a plain step, largest N (the bytes say 36 / 28 ≈ 1.29). */
+  rangerSyncVsPlain: number | null;
+  /** Adam with AMSGrad ms ÷ RAdam's adaptive step ms, largest N (the bytes say 36 / 28 ≈ 1.29). */
+  amsgradVsFused: number | null;
 }
 
 export interface Target {
@@ -94,6 +98,8 @@ export function computeRatios(records: readonly BenchRecord[], runtime: RuntimeN
     fusedVsTfjs100: quotient(ms('tfjs-adam', 100), ms('multi-tensor', 100)),
     fusedVsJs: quotient(ms('js-loop'), fused),
     multi1000VsFlat: quotient(ms('multi-tensor', 1000), ms('multi-tensor', 1)),
+    rangerSyncVsPlain: quotient(ms('ranger-sync'), ms('ranger-plain')),
+    amsgradVsFused: quotient(ms('adam-amsgrad'), fused),
   };
 }
 

@@ -94,6 +94,12 @@ export function buildSpecs(options: SuiteOptions, withTfjs: boolean): WorkloadSp
   }
   // Profiling rows at the largest N: how much the fused step owes to vec4 loads and to its workgroup size.
   const n = Math.max(...options.sizes);
+  // The rest of the family: AMSGrad's extra state, and what a Lookahead sync step costs over a plain one.
+  specs.push(
+    { workload: 'adam-amsgrad', kind: 'adam-amsgrad', n, tensors: 1 },
+    { workload: 'ranger-sync', kind: 'ranger-sync', n, tensors: 1 },
+    { workload: 'ranger-plain', kind: 'ranger-plain', n, tensors: 1 },
+  );
   specs.push(
     {
       workload: 'fused-adaptive scalar',

@@ -19,7 +19,17 @@ import unfusedWgsl from './unfused.wgsl?raw';
 
 export type WebGpuRadam = typeof Library;
 
-export type WorkloadKind = 'copy' | 'sevenStreams' | 'fused' | 'unfused' | 'tfjs' | 'js' | 'multi';
+export type WorkloadKind =
+  | 'copy'
+  | 'sevenStreams'
+  | 'fused'
+  | 'unfused'
+  | 'tfjs'
+  | 'js'
+  | 'multi'
+  | 'adam-amsgrad'
+  | 'ranger-sync'
+  | 'ranger-plain';
 
 export interface WorkloadSpec {
   /** Row label, e.g. 'fused-adaptive'. */
@@ -42,6 +52,10 @@ export interface GpuContext {
 
 /** Bytes per f32 parameter of an Adam-like step: read p, g, m, v; write p, m, v. */
 export const ADAM_BYTES_PER_PARAM = 28;
+/** AMSGrad also reads and writes max_exp_avg_sq. */
+export const AMSGRAD_BYTES_PER_PARAM = ADAM_BYTES_PER_PARAM + 8;
+/** A Lookahead sync step also reads and writes the slow weights; other steps move no more than RAdam's. */
+export const LOOKAHEAD_SYNC_BYTES_PER_PARAM = ADAM_BYTES_PER_PARAM + 8;
 const WORKGROUP_SIZE = 256;
 /** Multi-tensor layouts start each tensor on a 256-byte boundary (the usual storage offset alignment). */
 const TENSOR_ALIGN_FLOATS = 64;
@@ -495,6 +509,53 @@ function jsRunner(spec: WorkloadSpec): Runner {
   };
 }
 
+/**
+ * The rest of the family on one tensor: Adam with AMSGrad, and Ranger on a sync step (k = 1: every step syncs) and
+ * on a plain step (k far beyond the run: the slow weights are written once, at the first warm-up step).
+ */
+async function familyRunner(context: GpuContext, spec: WorkloadSpec): Promise<Runner> {
+  const { device, lib } = context;
+  const param = storageBuffer(device, 'param', spec.n, PARAM_SEED);
+  const grad = storageBuffer(device, 'grad', spec.n, GRAD_SEED);
+  const params = [{ param, grad, length: spec.n }];
+  const optimizer =
+    spec.kind === 'adam-amsgrad'
+      ? await lib.createAdam(device, params, { lr: BENCH_LR, eps: BENCH_EPS, amsgrad: true }, spec.execution)
+      : await lib.createRanger(
+          device,
+          params,
+          { lr: BENCH_LR, lookahead: { k: spec.kind === 'ranger-sync' ? 1 : 2 ** 30, alpha: 0.5 } },
+          spec.execution,
+        );
+  const sync = spec.kind === 'ranger-sync';
+  // Ranger's betas take the momentum branch for its first 5 steps: time adaptive steps only.
+  for (let t = 0; t < ADAPTIVE_FROM_STEP; t++) optimizer.stepAndSubmit();
+  await device.queue.onSubmittedWorkDone();
+  const bytesPerParam =
+    spec.kind === 'adam-amsgrad'
+      ? AMSGRAD_BYTES_PER_PARAM
+      : sync
+        ? LOOKAHEAD_SYNC_BYTES_PER_PARAM
+        : ADAM_BYTES_PER_PARAM;
+  return gpuRunner(context, {
+    bytesPerStep: spec.n * bytesPerParam,
+    dispatchesPerStep: optimizer.dispatchesPerStep,
+    recordStep: (encoder) => optimizer.step(encoder),
+    async verify() {
+      const { branch, sync: synced } = optimizer.lastStep;
+      if (branch !== 'adaptive' || synced !== (spec.kind === 'ranger-sync')) {
+        throw new Error(`${spec.workload}: ran the ${branch} branch, sync ${synced}`);
+      }
+      await assertFinite(device, param, spec.workload);
+    },
+    dispose() {
+      optimizer.destroy();
+      param.destroy();
+      grad.destroy();
+    },
+  });
+}
+
 /** Builds the runner for a workload; tfjs is browser-only and is handed in by the page. */
 export async function createRunner(
   context: GpuContext,
@@ -509,6 +570,10 @@ export async function createRunner(
       return fusedRunner(context, spec, [spec.n]);
     case 'multi':
       return fusedRunner(context, spec, splitLengths(spec.n, spec.tensors));
+    case 'adam-amsgrad':
+    case 'ranger-sync':
+    case 'ranger-plain':
+      return familyRunner(context, spec);
     case 'unfused':
       return unfusedRunner(context, spec);
     case 'js':

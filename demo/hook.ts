@@ -16,7 +16,7 @@ export interface TrainResult {
 export interface DemoHook {
   status: 'loading' | 'ready' | 'no-webgpu' | 'error';
   message: string;
-  /** Restarts all four runs at `lr` and trains `steps` steps (live training is paused first). */
+  /** Restarts all five runs at `lr` and trains `steps` steps (live training is paused first). */
   runSteps(steps: number, lr?: number): Promise<TrainResult>;
   /**
    * Trains each lr for `steps` steps and draws the sweep chart; one result per lr. With `append`, the points of

@@ -112,8 +112,9 @@ async function start(): Promise<void> {
   element('model-info', HTMLParagraphElement).textContent =
     `MLP 2 → ${trainer.config.hidden.join(' → ')} → 3 (${trainer.paramCount.toLocaleString('en')} parameters, ` +
     `ReLU, softmax cross-entropy) on a ${data.count}-point 3-arm spiral, batch ${trainer.config.batch}. ` +
-    `RAdam and Adam use torch defaults (betas 0.9, 0.999); the warmup run ramps its lr linearly over ` +
-    `${WARMUP_STEPS} steps. All four runs start from the same weights and see the same batches.`;
+    `RAdam and Adam use torch defaults (betas 0.9, 0.999), Ranger its own (betas 0.95, 0.999, Lookahead k 6, ` +
+    `alpha 0.5); the warmup run ramps its lr linearly over ` +
+    `${WARMUP_STEPS} steps. All five runs start from the same weights and see the same batches.`;
 
   const lrInput = element('lr', HTMLInputElement);
   const lrOutput = element('lr-value', HTMLOutputElement);

@@ -1,4 +1,4 @@
-import { createAdam, createRAdam, createSGD, type FusedOptimizer } from 'webgpu-radam';
+import { createAdam, createRAdam, createRanger, createSGD, type FusedOptimizer } from 'webgpu-radam';
 import { mat4, vec3 } from 'wgpu-matrix';
 import { createRandom } from './data';
 import playgroundWgsl from './playground.wgsl?raw';
@@ -61,6 +61,7 @@ const OPTIMIZER_COLORS: Record<string, [number, number, number]> = {
   radam: [0.89, 0.34, 0.18],
   adam: [0.3, 0.55, 0.96],
   sgd: [0.69, 0.49, 0.94],
+  ranger: [0.91, 0.64, 0.24],
 };
 
 const POINTS = 4096;
@@ -231,7 +232,9 @@ export async function startPlayground(
         ? await createAdam(device, params, { lr })
         : optimizerName === 'sgd'
           ? await createSGD(device, params, { lr, momentum: 0.9 })
-          : await createRAdam(device, params, { lr });
+          : optimizerName === 'ranger'
+            ? await createRanger(device, params, { lr })
+            : await createRAdam(device, params, { lr });
     recordTrailFrame();
   };
 

@@ -1,4 +1,11 @@
-import { createAdam, createRAdam, createSGD, type FusedOptimizer, type ParamSpec } from 'webgpu-radam';
+import {
+  createAdam,
+  createRAdam,
+  createRanger,
+  createSGD,
+  type FusedOptimizer,
+  type ParamSpec,
+} from 'webgpu-radam';
 import { batchSchedule, createRandom, type Dataset } from './data';
 import mlpWgsl from './mlp.wgsl?raw';
 import { type HistoryPoint, RUNS, type RunId } from './runs';
@@ -296,12 +303,15 @@ export class Trainer {
           case 'sgd':
             run.optimizer = await createSGD(this.#device, params, { lr, momentum: 0.9 });
             break;
+          case 'ranger':
+            run.optimizer = await createRanger(this.#device, params, { lr });
+            break;
         }
       }),
     );
   }
 
-  /** Records `count` training steps of all four runs into one submission (the optimizer ring holds 64). */
+  /** Records `count` training steps of all five runs into one submission (the optimizer ring holds 64). */
   submitSteps(count: number): void {
     const device = this.#device;
     const encoder = device.createCommandEncoder({ label: 'demo training steps' });

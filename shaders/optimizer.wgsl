@@ -6,7 +6,8 @@
 //            step count (kept on the GPU) and this call's learning rate into final per-tensor factors, and
 //            advances the count unless the step is skipped;
 //   step:    one invocation per element reads param, grad and the moments once and writes param and the moments
-//            once (28 bytes per f32 element with a second moment, 20 without).
+//            once (28 bytes per f32 element with a second moment, 20 without; AMSGrad's max adds 8, and a
+//            Lookahead sync step reads and writes the slow weights, 8 more, on that tensor's sync steps only).
 // Tensors that share buffers are packed end to end into one index space ("segments"), cut into tiles of one
 // workgroup each, so a model with a thousand small tensors needs no more dispatches or idle invocations than one
 // big tensor. Every global has its own binding number; each entry point's layout lists just the ones it uses.
@@ -19,6 +20,12 @@
 override HAS_SECOND_MOMENT: bool = true;
 // Whether a gradient-statistics pass (found-inf check, global-norm clipping) ran before this step.
 override GRAD_STATS: bool = false;
+// AMSGrad (Adam, AdamW): the denominator uses the max kept in extraState, max(max, v). Off (and without
+// Lookahead), extraState is never read or written and the host binds a placeholder: plain Adam moves no extra bytes.
+override AMSGRAD: bool = false;
+// Some param group uses Lookahead: extraState holds the slow weights, read and written only on a tensor's sync
+// steps (and written once, on its first step). Off, the host binds a placeholder.
+override LOOKAHEAD: bool = false;
 
 // The BRANCH_*, KIND_*, FLAG_* and CALL_* codes, the host-visible structs (StepScalars, PreparedSlot, GroupConfig,
 // StepFactors, CallData, ScheduleEntry, GradControl, Segment, Tile) and the bindings shared with grad-stats.wgsl
@@ -30,6 +37,8 @@ override GRAD_STATS: bool = false;
 @group(0) @binding(2) var<storage, read> stepTable: array<StepFactors>;
 @group(0) @binding(3) var<storage, read_write> stepCounts: array<u32>;
 @group(0) @binding(4) var<storage, read_write> preparedScalars: array<PreparedSlot>;
+// Per tensor: 1 once its slow weights hold a value (set by its first step, or by loadStateDict with slow_buffer).
+@group(0) @binding(21) var<storage, read_write> slowSeeded: array<u32>;
 
 // Which epoch the recorded call expects in its slot: the command stream selects it with a second dynamic offset
 // into a constant buffer whose k-th 256-byte entry holds k, so it travels with the recording itself.
@@ -164,6 +173,16 @@ fn prepareTensor(tensor: u32, skip: bool, clipFactor: f32, lrFactor: f32) {
   prepared.denomEps = factors.denomEps;
   prepared.momentumScale = lr * factors.momentumFactor;
   prepared.nesterovMomentum = select(0.0, config.beta1, factors.branch == BRANCH_NESTEROV);
+  if (LOOKAHEAD && config.lookaheadK != 0u) {
+    // Ranger and TFA take the slow weights from the params the first step sees, so params written after creation
+    // (a checkpoint loaded into the buffers) are where Lookahead starts from.
+    if (slowSeeded[tensor] == 0u) {
+      prepared.seedSlow = 1u;
+      slowSeeded[tensor] = 1u;
+    }
+    // The per-tensor count: skipped and inactive steps, which do not advance it, do not count toward k either.
+    prepared.lookaheadAlpha = select(0.0, config.lookaheadAlpha, t % config.lookaheadK == 0u);
+  }
   preparedScalars[tensor].scalars = prepared;
 }
 
@@ -172,14 +191,19 @@ fn prepareTensor(tensor: u32, skip: bool, clipFactor: f32, lrFactor: f32) {
 @group(0) @binding(10) var<storage, read_write> expAvg: array<Element>;
 @group(0) @binding(11) var<storage, read_write> expAvgSq: array<Element>;
 @group(0) @binding(13) var<storage, read> tensorScalars: array<PreparedSlot>;
+// AMSGrad's max_exp_avg_sq and Lookahead's slow weights, in one binding so that `step` stays within the 8 storage
+// buffers per stage every WebGPU device offers: the max at the state index k, the slow weights at
+// k + segment.slowOffset (the second half of each page when both are kept).
+@group(0) @binding(19) var<storage, read_write> extraState: array<Element>;
 
 struct Updated {
   param: Element,
   expAvg: Element,
   expAvgSq: Element,
+  expAvgSqMax: Element,
 }
 
-fn updateElement(s: StepScalars, param: Element, rawGrad: Element, m: Element, v: Element) -> Updated {
+fn updateElement(s: StepScalars, param: Element, rawGrad: Element, m: Element, v: Element, vMax: Element) -> Updated {
   var grad = rawGrad * s.gradSign;
   // Skipping the multiply keeps zero-decay steps exact even where param is ±Inf.
   if (s.l2WeightDecay != 0.0) {
@@ -187,10 +211,13 @@ fn updateElement(s: StepScalars, param: Element, rawGrad: Element, m: Element, v
   }
   let nextM = s.beta1 * m + s.gradWeight1 * grad;
   let nextV = s.beta2 * v + s.gradWeight2 * grad * grad;
+  // torch's amsgrad: the max of the uncorrected v, taken after the v update.
+  var nextVMax = nextV;
+  if (AMSGRAD) { nextVMax = max(vMax, nextV); }
   var nextParam = param;
   switch (s.branch) {
     case BRANCH_ADAPTIVE: {
-      nextParam = param * s.paramDecay - s.adaptiveScale * nextM / (sqrt(nextV) + s.denomEps);
+      nextParam = param * s.paramDecay - s.adaptiveScale * nextM / (sqrt(nextVMax) + s.denomEps);
     }
     case BRANCH_MOMENTUM: {
       nextParam = param * s.paramDecay - s.momentumScale * nextM;
@@ -200,7 +227,21 @@ fn updateElement(s: StepScalars, param: Element, rawGrad: Element, m: Element, v
     }
     default: {}
   }
-  return Updated(nextParam, nextM, nextV);
+  return Updated(nextParam, nextM, nextV, nextVMax);
+}
+
+// Lookahead after the inner update: on a sync step slow += alpha * (fast - slow) and the fast weights become slow.
+// `before` is the param this step started from, the slow weights' initial value on the tensor's first step.
+fn lookaheadParam(s: StepScalars, before: Element, fast: Element, slowIndex: u32) -> Element {
+  if (s.lookaheadAlpha != 0.0) {
+    var slow = before;
+    if (s.seedSlow == 0u) { slow = extraState[slowIndex]; }
+    let nextSlow = slow + s.lookaheadAlpha * (fast - slow);
+    extraState[slowIndex] = nextSlow;
+    return nextSlow;
+  }
+  if (s.seedSlow != 0u) { extraState[slowIndex] = before; }
+  return fast;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -225,10 +266,16 @@ fn step(
   let k = segment.stateOffset + i;
   var v = Element(0.0);
   if (HAS_SECOND_MOMENT) { v = expAvgSq[k]; }
-  let updated = updateElement(s, params[p], grads[segment.gradOffset + i], expAvg[k], v);
-  params[p] = updated.param;
+  var vMax = Element(0.0);
+  if (AMSGRAD) { vMax = extraState[k]; }
+  let param = params[p];
+  let updated = updateElement(s, param, grads[segment.gradOffset + i], expAvg[k], v, vMax);
+  var nextParam = updated.param;
+  if (LOOKAHEAD) { nextParam = lookaheadParam(s, param, nextParam, k + segment.slowOffset); }
+  params[p] = nextParam;
   expAvg[k] = updated.expAvg;
   if (HAS_SECOND_MOMENT) { expAvgSq[k] = updated.expAvgSq; }
+  if (AMSGRAD) { extraState[k] = updated.expAvgSqMax; }
 }
 
 // ---- stepSegment: the same update for a dispatch that covers a single run of one tensor ----
@@ -252,8 +299,14 @@ fn stepSegment(
   let k = unitSegment.stateOffset + i;
   var v = Element(0.0);
   if (HAS_SECOND_MOMENT) { v = expAvgSq[k]; }
-  let updated = updateElement(s, params[p], grads[unitSegment.gradOffset + i], expAvg[k], v);
-  params[p] = updated.param;
+  var vMax = Element(0.0);
+  if (AMSGRAD) { vMax = extraState[k]; }
+  let param = params[p];
+  let updated = updateElement(s, param, grads[unitSegment.gradOffset + i], expAvg[k], v, vMax);
+  var nextParam = updated.param;
+  if (LOOKAHEAD) { nextParam = lookaheadParam(s, param, nextParam, k + unitSegment.slowOffset); }
+  params[p] = nextParam;
   expAvg[k] = updated.expAvg;
   if (HAS_SECOND_MOMENT) { expAvgSq[k] = updated.expAvgSq; }
+  if (AMSGRAD) { extraState[k] = updated.expAvgSqMax; }
 }

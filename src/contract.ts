@@ -194,6 +194,13 @@ export const STEP_SCALARS = struct(
     denomEps: ['f32', 'eps, or eps * sqrt(bc2) when eps is added to the bias-corrected sqrt(v)'],
     momentumScale: ['f32', "lr / bc1 (RAdam's SGD branch) or lr (SGD)"],
     nesterovMomentum: ['f32'],
+    lookaheadAlpha: [
+      'f32',
+      'nonzero on a Lookahead sync step: slow += lookaheadAlpha * (param - slow), param = slow',
+    ],
+    seedSlow: ['u32', "1 on the tensor's first step with Lookahead: slow = param before the update"],
+    _pad0: ['u32'],
+    _pad1: ['u32'],
   },
 );
 
@@ -222,7 +229,13 @@ export const GROUP_CONFIG = struct('GroupConfig', "One param group's constant hy
     'u32',
     'RAdam takes the adaptive branch from this step on (float64 decision; u32 max: never)',
   ],
+  lookaheadK: [
+    'u32',
+    'Lookahead syncs after every step whose per-tensor count is a multiple of this; 0: off',
+  ],
+  lookaheadAlpha: ['f32'],
   _pad0: ['u32'],
+  _pad1: ['u32'],
 });
 
 export const STEP_FACTORS = struct(
@@ -269,8 +282,11 @@ export const SEGMENT = struct(
     stateOffset: ['u32'],
     count: ['u32'],
     tensor: ['u32'],
+    slowOffset: [
+      'u32',
+      "Elements from a state element's AMSGrad max to its slow weights in extraState (0 unless both are kept)",
+    ],
     _pad0: ['u32'],
-    _pad1: ['u32'],
   },
 );
 
@@ -330,6 +346,8 @@ export const OPTIMIZER_BINDINGS = {
   unitSegment: { binding: 15, kind: 'uniform' },
   expectedEpoch: { binding: 16, kind: 'uniform', dynamic: true },
   partialSums: { binding: 18, kind: 'storage' },
+  extraState: { binding: 19, kind: 'storage' },
+  slowSeeded: { binding: 21, kind: 'storage' },
 } as const satisfies Record<string, BindingDecl>;
 
 export type OptimizerGlobal = keyof typeof OPTIMIZER_BINDINGS;
@@ -349,9 +367,10 @@ export const OPTIMIZER_ENTRY_POINTS = {
     'call',
     'control',
     'expectedEpoch',
+    'slowSeeded',
   ],
-  step: ['params', 'grads', 'expAvg', 'expAvgSq', 'tiles', 'tensorScalars', 'segments'],
-  stepSegment: ['params', 'grads', 'expAvg', 'expAvgSq', 'unitScalars', 'unitSegment'],
+  step: ['params', 'grads', 'expAvg', 'expAvgSq', 'tiles', 'tensorScalars', 'segments', 'extraState'],
+  stepSegment: ['params', 'grads', 'expAvg', 'expAvgSq', 'unitScalars', 'unitSegment', 'extraState'],
   reduceGrads: ['call', 'control', 'grads', 'tiles', 'segments', 'partialSums'],
   finalizeGradStats: ['call', 'control', 'partialSums'],
 } as const satisfies Record<string, readonly OptimizerGlobal[]>;

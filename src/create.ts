@@ -24,8 +24,11 @@ import {
   checkExecutionOptions,
   RADAM_KEYS,
   type RAdamOptions,
+  RANGER_KEYS,
+  type RangerOptions,
   resolveAdamOptions,
   resolveRAdamOptions,
+  resolveRangerOptions,
   resolveSgdOptions,
   SGD_KEYS,
   type SgdOptions,
@@ -38,7 +41,7 @@ import {
   TRAINING_KEYS,
 } from './param-groups';
 import { checkParams } from './params';
-import { placeState, planUnits } from './plan';
+import { type PlanLimits, placeState, planUnits } from './plan';
 import { allocateResources, Creation } from './resources';
 import type { GroupHyperParameters } from './step-scalars';
 import {
@@ -107,6 +110,8 @@ async function assemble<Options extends object>(
     Math.floor(maxBindingSize / PREPARED_SLOT_BYTES),
   );
   checkStepTableLength(executionOptions.stepTableLength, groups, maxBindingSize);
+  const amsgrad = checkAmsgrad(groups);
+  const lookahead = groups.some((group) => group.hp.lookaheadK > 0);
   const creation = new Creation(device);
   try {
     // 2. params
@@ -119,8 +124,9 @@ async function assemble<Options extends object>(
     const run = resolveExecution(executionOptions, limits, callBytes, controlSizes);
     const training = resolveTraining(trainingOptions);
     // 3. plan
-    const { placements, pageElements } = placeState(params, run.plan);
-    const units = planUnits(params, placements, run.plan);
+    const plan = amsgrad && lookahead ? halvedForExtraState(run.plan) : run.plan;
+    const { placements, pageElements } = placeState(params, plan);
+    const units = planUnits(params, placements, plan);
     const groupOf = groups.flatMap((group, index) => group.params.map(() => index));
     // 4. resources
     const label = `webgpu-radam ${name}`;
@@ -128,6 +134,8 @@ async function assemble<Options extends object>(
     const resources = allocateResources(creation, {
       label,
       hasSecondMoment,
+      amsgrad,
+      lookahead,
       groups,
       groupOf,
       pageElements,
@@ -140,6 +148,8 @@ async function assemble<Options extends object>(
     const kernels = await buildKernels(creation, {
       label,
       hasSecondMoment,
+      amsgrad,
+      lookahead,
       gradStats,
       workgroupSize: run.workgroupSize,
       groupCount: groups.length,
@@ -195,6 +205,33 @@ function checkStepTableLength(
   );
 }
 
+/**
+ * With AMSGrad and Lookahead both on, one binding holds a page's max and (after it) its slow weights, so pages and
+ * state windows may only take half a binding.
+ */
+function halvedForExtraState(plan: PlanLimits): PlanLimits {
+  const half = (bytes: number) => Math.floor(bytes / 2 / plan.storageAlignment) * plan.storageAlignment;
+  return { ...plan, maxBindingBytes: half(plan.maxBindingBytes), maxPageBytes: half(plan.maxPageBytes) };
+}
+
+/**
+ * AMSGrad is a pipeline variant (with it off, the kernel binds no max_exp_avg_sq and moves no extra bytes), so
+ * every param group must agree on it.
+ */
+function checkAmsgrad(groups: readonly ResolvedGroup[]): boolean {
+  const amsgrad = (group: ResolvedGroup) => group.hp.kind !== 'sgd' && group.hp.amsgrad;
+  const first = groups[0] !== undefined && amsgrad(groups[0]);
+  const other = groups.findIndex((group) => amsgrad(group) !== first);
+  configAssert(
+    other < 0,
+    `paramGroups[${other}].amsgrad`,
+    () =>
+      `Invalid paramGroups[${other}].amsgrad: ${!first} (expected ${first}, as in paramGroups[0]: amsgrad is ` +
+      'the same in every param group)',
+  );
+  return first;
+}
+
 /** A typed error for anything the build threw: platform errors name the stage they interrupted. */
 function creationError(error: unknown, name: string, stage: string): unknown {
   if (error instanceof WebGPURadamError) return error;
@@ -226,6 +263,12 @@ const ADAMW: Algorithm<AdamOptions> = {
   hasSecondMoment: true,
   optionKeys: ADAM_KEYS,
   resolve: (o) => resolveAdamOptions(o, true),
+};
+const RANGER: Algorithm<RangerOptions> = {
+  name: 'Ranger',
+  hasSecondMoment: true,
+  optionKeys: RANGER_KEYS,
+  resolve: resolveRangerOptions,
 };
 const SGD: Algorithm<SgdOptions> = {
   name: 'SGD',
@@ -285,4 +328,18 @@ export function createSGD(
   execution?: ExecutionOptions,
 ): Promise<FusedOptimizer> {
   return build(device, SGD, params, options, execution);
+}
+
+/**
+ * Ranger (lessw2020's Ranger 9.3.19): RAdam with torch's semantics (rho_t > 5, eps on the uncorrected sqrt(v),
+ * an SGD-momentum step below the threshold) and decoupled weight decay, inside Lookahead, all in the one fused
+ * pass. Defaults: lr 1e-3, betas [0.95, 0.999], eps 1e-5, weightDecay 0, lookahead { k: 6, alpha: 0.5 }.
+ */
+export function createRanger(
+  device: GPUDevice,
+  params: ParamsOrGroups<RangerOptions>,
+  options: RangerOptions & TrainingOptions = {},
+  execution?: ExecutionOptions,
+): Promise<FusedOptimizer> {
+  return build(device, RANGER, params, options, execution);
 }

@@ -16,6 +16,7 @@ export {
   createAdam,
   createAdamW,
   createRAdam,
+  createRanger,
   createSGD,
   type ParamGroup,
   type ParamsOrGroups,
@@ -37,9 +38,12 @@ export type {
 } from './optimizer';
 export {
   type AdamOptions,
+  type LookaheadOptions,
   RADAM_PRESETS,
   type RAdamOptions,
   type RAdamPreset,
+  RANGER_DEFAULTS,
+  type RangerOptions,
   type SgdOptions,
 } from './options';
 export type { ParamSpec } from './params';
@@ -67,6 +71,7 @@ export type {
   AdaptiveHyperParameters,
   Branch,
   GroupHyperParameters,
+  LookaheadFields,
   SgdHyperParameters,
   StepInfo,
 } from './step-scalars';

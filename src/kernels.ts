@@ -67,6 +67,8 @@ export interface Kernels {
 export interface KernelInputs {
   label: string;
   hasSecondMoment: boolean;
+  amsgrad: boolean;
+  lookahead: boolean;
   gradStats: boolean;
   workgroupSize: number;
   groupCount: number;
@@ -90,8 +92,12 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
     WORKGROUP_SIZE: workgroupSize,
     HAS_SECOND_MOMENT: input.hasSecondMoment ? 1 : 0,
     GRAD_STATS: gradStats ? 1 : 0,
+    AMSGRAD: input.amsgrad ? 1 : 0,
+    LOOKAHEAD: input.lookahead ? 1 : 0,
   };
-  const keySuffix = `wg=${workgroupSize}|m2=${input.hasSecondMoment}|stats=${gradStats}`;
+  const keySuffix =
+    `wg=${workgroupSize}|m2=${input.hasSecondMoment}|stats=${gradStats}` +
+    `|ams=${input.amsgrad}|la=${input.lookahead}`;
   const compiled = new Map<string, GPUComputePipeline>();
   const pipeline = async (entry: OptimizerEntryPoint, width: ElementWidth) => {
     const key = `optimizer|${entry}|width=${width}|${keySuffix}`;
@@ -157,6 +163,7 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
     call,
     control,
     expectedEpoch: { buffer: r.callEpochs, offset: 0, size: 16 },
+    slowSeeded: { buffer: r.slowSeeded, size: Math.max(WORD_BYTES, input.tensorCount * WORD_BYTES) },
   });
   const partials = r.partials;
   const finalizeBindGroup =
@@ -172,11 +179,22 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
     const tiles = runBinding(r.tiles, r.tileRuns, index, unit.tiles.length);
     const segments = runBinding(r.segments, r.segmentRuns, index, unit.segments.length);
     const stateWindow = (page: GPUBuffer) => ({ buffer: page, ...unit.stateWindow });
+    const stateOrPlaceholder = (placeholder: GPUBuffer | undefined, pages: readonly GPUBuffer[]) =>
+      placeholder ? { buffer: placeholder } : stateWindow(pages[unit.page]!);
+    // The state window, stretched over the slow weights' half of the page when it holds both halves.
+    const extraWindow = (page: GPUBuffer, slowOffset: number) => ({
+      buffer: page,
+      offset: unit.stateWindow.offset,
+      size: unit.stateWindow.size + slowOffset,
+    });
     const streams = {
       params: { buffer: param, ...unit.paramWindow },
       grads: { buffer: grad, ...unit.gradWindow },
       expAvg: stateWindow(r.expAvgPages[unit.page]!),
-      expAvgSq: r.placeholder ? { buffer: r.placeholder } : stateWindow(r.expAvgSqPages[unit.page]!),
+      expAvgSq: stateOrPlaceholder(r.placeholders.expAvgSq, r.expAvgSqPages),
+      extraState: r.placeholders.extraState
+        ? { buffer: r.placeholders.extraState }
+        : extraWindow(r.extraPages[unit.page]!, r.slowPageOffsets[unit.page]!),
     };
     const onlySegment = single(unit) ? unit.segments[0]! : undefined;
     const stepBindGroup = onlySegment

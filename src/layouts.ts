@@ -18,7 +18,7 @@ export function packGroupConfig(
   view: DataView,
   byteOffset: number,
 ): void {
-  const table = { tableStart, tableLength };
+  const table = { tableStart, tableLength, lookaheadK: hp.lookaheadK, lookaheadAlpha: hp.lookaheadAlpha };
   if (hp.kind === 'sgd') {
     packStruct(
       GROUP_CONFIG,

@@ -109,6 +109,8 @@ export class FusedOptimizer {
   readonly #device: GPUDevice;
   readonly #groups: { hp: GroupHyperParameters }[];
   readonly #tensors: StatePlacementOf[];
+  /** Per tensor: whether its param group uses Lookahead. */
+  readonly #tensorLookahead: boolean[];
   readonly #kernels: Kernels;
   readonly #buffers: StateBuffers;
   readonly #ring: CallRing;
@@ -143,6 +145,10 @@ export class FusedOptimizer {
     this.#passDescriptor = { label: this.#passLabel };
     this.#groups = parts.groups;
     this.#tensors = parts.tensors;
+    this.#tensorLookahead = parts.tensors.map(() => false);
+    for (const group of parts.groups) {
+      for (const tensor of group.tensors) this.#tensorLookahead[tensor] = group.hp.lookaheadK > 0;
+    }
     this.#kernels = kernels;
     this.#buffers = buffers;
     this.#ring = ring;
@@ -411,6 +417,7 @@ export class FusedOptimizer {
     info.bc2 = factors.bc2;
     info.rhoT = factors.rhoT;
     info.rect = factors.rect;
+    info.sync = group.hp.lookaheadK > 0 && step % group.hp.lookaheadK === 0;
   }
 
   /** Records one step into a fresh encoder and submits it. */
@@ -450,22 +457,35 @@ export class FusedOptimizer {
    * readGradStats().
    */
   async stateDict(): Promise<OptimizerState> {
-    const { expAvgPages, expAvgSqPages } = this.#buffers;
-    const [countBytes, controlBytes, ...pageBytes] = await this.#readBack('stateDict', [
-      { buffer: this.#buffers.stepCounts, size: Math.max(WORD_BYTES, this.tensorCount * WORD_BYTES) },
+    const { expAvgPages, expAvgSqPages, extraPages, amsgrad, lookahead, slowPageOffsets } = this.#buffers;
+    const countBytes = Math.max(WORD_BYTES, this.tensorCount * WORD_BYTES);
+    const pages = [...expAvgPages, ...expAvgSqPages, ...extraPages];
+    const [counts, controlBytes, seededBytes, ...pageBytes] = await this.#readBack('stateDict', [
+      { buffer: this.#buffers.stepCounts, size: countBytes },
       { buffer: this.#buffers.control, size: GRAD_CONTROL.bytes },
-      ...[...expAvgPages, ...expAvgSqPages].map((page) => ({ buffer: page, size: page.size })),
+      { buffer: this.#buffers.slowSeeded, size: countBytes },
+      ...pages.map((page) => ({ buffer: page, size: page.size })),
     ]);
     const completed = this.#settle(new DataView(controlBytes!));
-    const pages = pageBytes.map((bytes) => new Float32Array(bytes));
+    const data = pageBytes.map((bytes) => new Float32Array(bytes));
+    const take = (count: number) => data.splice(0, count);
+    const moments = [take(expAvgPages.length), take(expAvgSqPages.length)] as const;
+    const extra = take(extraPages.length);
     return assembleState(
       this.name,
       completed,
       this.paramGroups,
       this.#tensors,
-      new Uint32Array(countBytes!),
-      pages.slice(0, expAvgPages.length),
-      pages.slice(expAvgPages.length),
+      new Uint32Array(counts!),
+      moments[0],
+      moments[1],
+      {
+        expAvgSqMax: amsgrad ? extra : [],
+        slow: lookahead
+          ? extra.map((page, p) => page.subarray(slowPageOffsets[p]! / STATE_ELEMENT_BYTES))
+          : [],
+        slowSeeded: new Uint32Array(seededBytes!),
+      },
     );
   }
 
@@ -519,10 +539,12 @@ export class FusedOptimizer {
    */
   loadStateDict(state: OptimizerState): void {
     this.#assertUsable();
-    const { expAvgPages, expAvgSqPages } = this.#buffers;
+    const { expAvgPages, expAvgSqPages, extraPages, amsgrad, slowPageOffsets } = this.#buffers;
     const problem = loadProblem(state, {
       name: this.name,
       hasSecondMoment: expAvgSqPages.length > 0,
+      amsgrad,
+      lookahead: this.#tensorLookahead,
       groups: this.paramGroups.map((group) => group.tensors),
       tensors: this.#tensors,
     });
@@ -538,12 +560,26 @@ export class FusedOptimizer {
       queue.writeBuffer(expAvgPages[mine.page]!, at, payload, t.exp_avg, t.length);
       if (t.exp_avg_sq !== undefined)
         queue.writeBuffer(expAvgSqPages[mine.page]!, at, payload, t.exp_avg_sq, t.length);
+      // Without a saved max (a state from before AMSGrad), the max restarts from v, its lower bound.
+      const max = t.max_exp_avg_sq ?? t.exp_avg_sq;
+      if (amsgrad && max !== undefined) queue.writeBuffer(extraPages[mine.page]!, at, payload, max, t.length);
+      if (t.slow_buffer !== undefined) {
+        const slowAt = slowPageOffsets[mine.page]! + at;
+        queue.writeBuffer(extraPages[mine.page]!, slowAt, payload, t.slow_buffer, t.length);
+      }
     });
     if (this.tensorCount > 0) {
       queue.writeBuffer(
         this.#buffers.stepCounts,
         0,
         Uint32Array.from(header.tensors, (t) => t.step),
+      );
+      // Slow weights not in the state start again from the params at the tensor's next step (as Ranger does
+      // for a tensor without slow_buffer).
+      queue.writeBuffer(
+        this.#buffers.slowSeeded,
+        0,
+        Uint32Array.from(header.tensors, (t) => (t.slow_buffer === undefined ? 0 : 1)),
       );
     }
     // executedCalls, completedSteps, lostCalls, unscheduledCalls, generation: a loaded state also ends a halt
@@ -568,11 +604,18 @@ export class FusedOptimizer {
     this.#recordingFailure = undefined;
   }
 
-  /** Where tensor i's moments live (for state readback and tests). */
+  /**
+   * Where tensor i's state lives (for state readback and tests): moments, AMSGrad's max and Lookahead's slow
+   * weights share one placement (the slow weights hold a value once the tensor has taken a step).
+   */
   stateLocation(tensor: number): {
     expAvg: GPUBuffer;
     expAvgSq: GPUBuffer | undefined;
+    expAvgSqMax: GPUBuffer | undefined;
+    slow: GPUBuffer | undefined;
     byteOffset: number;
+    /** Where the slow weights start in `slow` (after the max when one buffer holds both). */
+    slowByteOffset: number;
     length: number;
   } {
     this.#assertUsable();
@@ -585,7 +628,10 @@ export class FusedOptimizer {
     return {
       expAvg: this.#buffers.expAvgPages[placement.page]!,
       expAvgSq: this.#buffers.expAvgSqPages[placement.page],
+      expAvgSqMax: this.#buffers.amsgrad ? this.#buffers.extraPages[placement.page] : undefined,
+      slow: this.#buffers.lookahead ? this.#buffers.extraPages[placement.page] : undefined,
       byteOffset: placement.offset * STATE_ELEMENT_BYTES,
+      slowByteOffset: this.#buffers.slowPageOffsets[placement.page]! + placement.offset * STATE_ELEMENT_BYTES,
       length: placement.length,
     };
   }

@@ -1,7 +1,13 @@
 import { configAssert, describeValue } from './errors';
 import type { ExecutionOptions } from './optimizer';
 import { assertKnownKeys, snapshotKeys } from './option-keys';
-import type { AdaptiveHyperParameters, GroupHyperParameters, SgdHyperParameters } from './step-scalars';
+import {
+  type AdaptiveHyperParameters,
+  type GroupHyperParameters,
+  type LookaheadFields,
+  MAX_STEP_COUNT,
+  type SgdHyperParameters,
+} from './step-scalars';
 
 /**
  * Which reference implementation's RAdam semantics to follow. Explicit options override the preset.
@@ -40,6 +46,21 @@ export interface RAdamOptions {
   epsMode?: 'uncorrected' | 'corrected' | undefined;
   /** Before the threshold: SGD-momentum step (true) or no update at all (false). @defaultValue true */
   degeneratedToSgd?: boolean | undefined;
+  /** Wrap the step in Lookahead (see {@link LookaheadOptions}). @defaultValue off */
+  lookahead?: LookaheadOptions | undefined;
+}
+
+/**
+ * Lookahead (Zhang et al. 2019, arXiv 1907.08610), fused into the step: slow weights start as the params the
+ * tensor's first step sees; after every step whose per-tensor count is a multiple of `k`,
+ * slow += alpha * (param - slow) and param = slow. The inner optimizer's moments are never reset. Skipped and
+ * inactive steps do not count toward k.
+ */
+export interface LookaheadOptions {
+  /** Sync period, an integer >= 1. */
+  k: number;
+  /** Slow-weight step size, 0 < alpha <= 1. */
+  alpha: number;
 }
 
 /** Options of `createAdam` and `createAdamW` (torch.optim.Adam / AdamW semantics). */
@@ -54,6 +75,14 @@ export interface AdamOptions {
   weightDecay?: number | undefined;
   /** @defaultValue false */
   maximize?: boolean | undefined;
+  /**
+   * torch's AMSGrad: the denominator uses max_exp_avg_sq = max(max_exp_avg_sq, v) (uncorrected v, after its
+   * update). One more state buffer, read and written in the same pass. The same in every param group.
+   * @defaultValue false
+   */
+  amsgrad?: boolean | undefined;
+  /** Wrap the step in Lookahead (see {@link LookaheadOptions}). @defaultValue off */
+  lookahead?: LookaheadOptions | undefined;
 }
 
 /** Options of `createSGD` (torch.optim.SGD semantics). */
@@ -70,6 +99,27 @@ export interface SgdOptions {
   weightDecay?: number | undefined;
   /** @defaultValue false */
   maximize?: boolean | undefined;
+  /** Wrap the step in Lookahead (see {@link LookaheadOptions}). @defaultValue off */
+  lookahead?: LookaheadOptions | undefined;
+}
+
+/**
+ * Options of `createRanger`: lessw2020's Ranger 9.3.19, which is RAdam (torch semantics: rho_t > 5, eps on the
+ * uncorrected sqrt(v), an SGD-momentum step below the threshold) with decoupled weight decay, inside Lookahead.
+ */
+export interface RangerOptions {
+  /** @defaultValue 1e-3 */
+  lr?: number | undefined;
+  /** @defaultValue [0.95, 0.999] */
+  betas?: readonly [number, number] | undefined;
+  /** Added to the uncorrected sqrt(v). @defaultValue 1e-5 */
+  eps?: number | undefined;
+  /** Decoupled: p -= lr * wd * p on every step, before the update. @defaultValue 0 */
+  weightDecay?: number | undefined;
+  /** @defaultValue false */
+  maximize?: boolean | undefined;
+  /** @defaultValue { k: 6, alpha: 0.5 } */
+  lookahead?: LookaheadOptions | undefined;
 }
 
 type PresetFields = Pick<
@@ -248,6 +298,7 @@ export const RADAM_KEYS = [
   'thresholdComparison',
   'epsMode',
   'degeneratedToSgd',
+  'lookahead',
 ] as const;
 
 export function resolveRAdamOptions(options: RAdamOptions = {}): AdaptiveHyperParameters {
@@ -289,13 +340,15 @@ export function resolveRAdamOptions(options: RAdamOptions = {}): AdaptiveHyperPa
       'epsMode',
     ),
     degeneratedToSgd: flag(orDefault(options.degeneratedToSgd, preset.degeneratedToSgd), 'degeneratedToSgd'),
+    amsgrad: false,
+    ...resolveLookahead(options.lookahead),
     kind: 'rectified',
   };
   validateLearningRate(hp.lr, 'lr', hp);
   return hp;
 }
 
-export const ADAM_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'maximize'] as const;
+export const ADAM_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'maximize', 'amsgrad', 'lookahead'] as const;
 
 export function resolveAdamOptions(options: AdamOptions = {}, decoupled: boolean): AdaptiveHyperParameters {
   assertKnownKeys(options, ADAM_KEYS, decoupled ? 'AdamW option' : 'Adam option');
@@ -312,13 +365,23 @@ export function resolveAdamOptions(options: AdamOptions = {}, decoupled: boolean
     thresholdComparison: '>',
     epsMode: 'corrected',
     degeneratedToSgd: true,
+    amsgrad: flag(orDefault(options.amsgrad, false), 'amsgrad'),
+    ...resolveLookahead(options.lookahead),
     kind: 'adaptive',
   };
   validateLearningRate(hp.lr, 'lr', hp);
   return hp;
 }
 
-export const SGD_KEYS = ['lr', 'momentum', 'dampening', 'nesterov', 'weightDecay', 'maximize'] as const;
+export const SGD_KEYS = [
+  'lr',
+  'momentum',
+  'dampening',
+  'nesterov',
+  'weightDecay',
+  'maximize',
+  'lookahead',
+] as const;
 
 export function resolveSgdOptions(options: SgdOptions = {}): SgdHyperParameters {
   assertKnownKeys(options, SGD_KEYS, 'SGD option');
@@ -339,7 +402,57 @@ export function resolveSgdOptions(options: SgdOptions = {}): SgdHyperParameters 
     nesterov,
     weightDecay: nonNegative(orDefault(options.weightDecay, 0), 'weightDecay'),
     maximize: flag(orDefault(options.maximize, false), 'maximize'),
+    ...resolveLookahead(options.lookahead),
   };
+}
+
+const LOOKAHEAD_KEYS = ['k', 'alpha'] as const;
+
+/**
+ * `lookahead: { k, alpha }` as the GPU takes it: k an integer in 1..MAX_STEP_COUNT (the per-tensor count is a
+ * u32), alpha in (0, 1] and a normal f32 (the kernel reads alpha 0 as "no sync this step").
+ */
+export function resolveLookahead(value: unknown): Pick<LookaheadFields, 'lookaheadK' | 'lookaheadAlpha'> {
+  if (value === undefined) return { lookaheadK: 0, lookaheadAlpha: 0 };
+  assertKnownKeys(value, LOOKAHEAD_KEYS, 'lookahead option', 'lookahead');
+  const { k, alpha } = snapshotKeys(value as LookaheadOptions, LOOKAHEAD_KEYS, 'lookahead');
+  configAssert(
+    typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= MAX_STEP_COUNT,
+    'lookahead.k',
+    () => `Invalid lookahead.k: ${describe(k)} (expected an integer in 1..${MAX_STEP_COUNT})`,
+  );
+  configAssert(
+    typeof alpha === 'number' && alpha >= F32_MIN_NORMAL && alpha <= 1,
+    'lookahead.alpha',
+    () =>
+      `Invalid lookahead.alpha: ${describe(alpha)} (expected 0 < alpha <= 1, at least 2^-126 so it stays a normal f32)`,
+  );
+  return { lookaheadK: k, lookaheadAlpha: alpha };
+}
+
+export const RANGER_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'maximize', 'lookahead'] as const;
+
+/** Ranger 9.3.19's defaults, and RAdam's torch preset with decoupled decay underneath. */
+export const RANGER_DEFAULTS = {
+  lr: 1e-3,
+  betas: [0.95, 0.999],
+  eps: 1e-5,
+  weightDecay: 0,
+  lookahead: { k: 6, alpha: 0.5 },
+} as const;
+
+export function resolveRangerOptions(options: RangerOptions = {}): AdaptiveHyperParameters {
+  assertKnownKeys(options, RANGER_KEYS, 'Ranger option');
+  return resolveRAdamOptions({
+    preset: 'torch',
+    lr: orDefault(options.lr, RANGER_DEFAULTS.lr),
+    betas: orDefault(options.betas, RANGER_DEFAULTS.betas),
+    eps: orDefault(options.eps, RANGER_DEFAULTS.eps),
+    weightDecay: orDefault(options.weightDecay, RANGER_DEFAULTS.weightDecay),
+    decoupledWeightDecay: true,
+    maximize: orDefault(options.maximize, false),
+    lookahead: orDefault(options.lookahead, RANGER_DEFAULTS.lookahead),
+  });
 }
 
 const EXECUTION_KEYS = [

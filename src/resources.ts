@@ -99,6 +99,18 @@ export interface StateBuffers {
   expAvgPages: GPUBuffer[];
   /** Empty for SGD, which keeps no second moment. */
   expAvgSqPages: GPUBuffer[];
+  /**
+   * AMSGrad's max_exp_avg_sq and Lookahead's slow weights (slow_buffer), one buffer per page (bound as
+   * extraState): the max from byte 0, the slow weights from `slowPageOffsets[page]` (the second half when both
+   * are kept), each placed like the moments. Empty with neither.
+   */
+  extraPages: GPUBuffer[];
+  amsgrad: boolean;
+  lookahead: boolean;
+  /** Byte offset of the slow weights in each extra page. */
+  slowPageOffsets: number[];
+  /** One u32 per tensor: 1 once its slow weights hold a value (see optimizer.wgsl's prepare). */
+  slowSeeded: GPUBuffer;
   stepCounts: GPUBuffer;
   control: GPUBuffer;
   callRing: GPUBuffer;
@@ -108,8 +120,11 @@ export interface StateBuffers {
 
 /** Everything else the kernels bind. */
 export interface Resources extends StateBuffers {
-  /** Bound as expAvgSq when there is no second moment. */
-  placeholder: GPUBuffer | undefined;
+  /**
+   * Bound in place of a state buffer the optimizer does not keep (exp_avg_sq for SGD; extraState without AMSGrad
+   * and Lookahead): one each, as writable bindings of one dispatch may not alias.
+   */
+  placeholders: Readonly<Record<'expAvgSq' | 'extraState', GPUBuffer | undefined>>;
   tensorGroups: GPUBuffer;
   groupConfigs: GPUBuffer;
   stepTable: GPUBuffer;
@@ -127,6 +142,8 @@ export interface Resources extends StateBuffers {
 export interface ResourceInputs {
   label: string;
   hasSecondMoment: boolean;
+  amsgrad: boolean;
+  lookahead: boolean;
   groups: readonly { hp: GroupHyperParameters }[];
   /** Param group of each tensor. */
   groupOf: readonly number[];
@@ -167,7 +184,22 @@ export function allocateResources(creation: Creation, input: ResourceInputs): Re
     );
   const expAvgPages = page('exp_avg');
   const expAvgSqPages = input.hasSecondMoment ? page('exp_avg_sq') : [];
-  const placeholder = input.hasSecondMoment ? undefined : allocate('unused exp_avg_sq', 16, STORAGE);
+  const { amsgrad, lookahead } = input;
+  const both = amsgrad && lookahead;
+  const extraName = both ? 'max_exp_avg_sq + slow_buffer' : amsgrad ? 'max_exp_avg_sq' : 'slow_buffer';
+  const extraPages =
+    amsgrad || lookahead
+      ? input.pageElements.map((elements, index) =>
+          allocate(`${extraName} page ${index}`, (both ? 2 : 1) * elements * STATE_ELEMENT_BYTES, stateUsage),
+        )
+      : [];
+  const slowPageOffsets = input.pageElements.map((elements) => (both ? elements * STATE_ELEMENT_BYTES : 0));
+  const placeholders = {
+    expAvgSq: input.hasSecondMoment ? undefined : allocate('unused exp_avg_sq', 16, STORAGE),
+    extraState: amsgrad || lookahead ? undefined : allocate('unused extra state', 16, STORAGE),
+  };
+  // Zero: no tensor's slow weights hold a value before its first step.
+  const slowSeeded = allocate('slow weights seeded', tensorCount * WORD_BYTES, stateUsage);
 
   const tensorGroups = allocate(
     'tensor groups',
@@ -216,7 +248,12 @@ export function allocateResources(creation: Creation, input: ResourceInputs): Re
   // Every unit's segments, tiles and partial sums live in one buffer each, runs starting on alignment boundaries.
   const storageAlignment = execution.plan.storageAlignment;
   const segmentTable = packRuns(
-    units.map((unit) => unit.segments),
+    units.map((unit) =>
+      unit.segments.map((segment) => ({
+        ...segment,
+        slowOffset: slowPageOffsets[unit.page]! / (STATE_ELEMENT_BYTES * unit.width),
+      })),
+    ),
     SEGMENT,
     // Single-segment units bind their segment as a uniform.
     Math.max(storageAlignment, input.uniformAlignment),
@@ -244,11 +281,16 @@ export function allocateResources(creation: Creation, input: ResourceInputs): Re
   return {
     expAvgPages,
     expAvgSqPages,
+    extraPages,
+    amsgrad,
+    lookahead,
+    slowPageOffsets,
+    slowSeeded,
     stepCounts,
     control,
     callRing,
     owned: creation.buffers,
-    placeholder,
+    placeholders,
     tensorGroups,
     groupConfigs,
     stepTable,

@@ -15,6 +15,13 @@ export interface TensorStateHeader {
   exp_avg: number;
   /** Absent for SGD, which keeps only a momentum buffer (in `exp_avg`). */
   exp_avg_sq?: number;
+  /** AMSGrad's running max of exp_avg_sq (torch's name); only from an optimizer with `amsgrad: true`. */
+  max_exp_avg_sq?: number;
+  /**
+   * Lookahead's slow weights (Ranger's name); only for tensors of a Lookahead group that have taken a step.
+   * Without it, the slow weights start again from the params at the tensor's next step.
+   */
+  slow_buffer?: number;
 }
 
 /** The JSON header of a saved state: what it was taken from, and where each tensor's moments are in the payload. */
@@ -81,7 +88,7 @@ export function stateHeaderProblem(header: unknown, payloadLength: number): stri
   if (!Array.isArray(tensors)) return `tensors is ${describe(tensors)}, expected an array`;
   for (const [i, tensor] of tensors.entries()) {
     if (!isRecord(tensor))
-      return `tensors[${i}] is ${describe(tensor)}, expected { name, length, step, exp_avg, exp_avg_sq? }`;
+      return `tensors[${i}] is ${describe(tensor)}, expected { name, length, step, exp_avg, exp_avg_sq?, max_exp_avg_sq?, slow_buffer? }`;
     const { name, length, step } = tensor;
     if (typeof name !== 'string') return `tensors[${i}].name is ${describe(name)}, expected a string`;
     const field = `tensors[${i}] (${name})`;
@@ -91,9 +98,9 @@ export function stateHeaderProblem(header: unknown, payloadLength: number): stri
       return `${field}.step ${describe(step)} is not an integer in [0, ${MAX_STEP_COUNT}]`;
     if (step > header.step)
       return `${field}.step ${step} is ahead of the optimizer's step ${header.step}, which counts every step`;
-    for (const key of ['exp_avg', 'exp_avg_sq'] as const) {
+    for (const key of ['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq', 'slow_buffer'] as const) {
       const start = tensor[key];
-      if (start === undefined && key === 'exp_avg_sq') continue;
+      if (start === undefined && key !== 'exp_avg') continue;
       if (
         !Number.isInteger(start) ||
         (start as number) < 0 ||
@@ -273,6 +280,10 @@ export function fromTfjsWeights(
 export interface StateShape {
   name: string;
   hasSecondMoment: boolean;
+  /** Whether the optimizer keeps max_exp_avg_sq (AMSGrad). */
+  amsgrad: boolean;
+  /** Per tensor: whether its param group uses Lookahead (may hold slow_buffer). */
+  lookahead: readonly boolean[];
   /** Each param group's tensor indices. */
   groups: readonly (readonly number[])[];
   tensors: readonly { readonly name: string; readonly length: number }[];
@@ -308,16 +319,26 @@ export function loadProblem(state: unknown, shape: StateShape): string | undefin
     if (hasSecond !== (t.exp_avg_sq !== undefined)) {
       return `${field} ${hasSecond ? 'lacks' : 'has'} exp_avg_sq, which ${shape.name} ${hasSecond ? 'needs' : 'does not keep'}`;
     }
-    // Moments this optimizer can produce from finite gradients: NaN/Inf would poison every later step.
-    for (let k = 0; k < t.length; k++) {
-      const m = payload[t.exp_avg + k]!;
-      if (!Number.isFinite(m)) return `${field}.exp_avg[${k}] is ${m} (expected a finite number)`;
-    }
-    if (t.exp_avg_sq === undefined) continue;
-    for (let k = 0; k < t.length; k++) {
-      const v = payload[t.exp_avg_sq + k]!;
-      if (!(v >= 0) || v === Number.POSITIVE_INFINITY)
-        return `${field}.exp_avg_sq[${k}] is ${v} (expected a finite number >= 0)`;
+    // A state without max_exp_avg_sq (saved before AMSGrad, or by torch without it) loads: the max restarts
+    // from exp_avg_sq. The reverse would drop state silently, so it is refused.
+    if (!shape.amsgrad && t.max_exp_avg_sq !== undefined)
+      return `${field} has max_exp_avg_sq, which ${shape.name} without amsgrad does not keep`;
+    if (!shape.lookahead[i] && t.slow_buffer !== undefined)
+      return `${field} has slow_buffer, but its param group has no lookahead`;
+    // State this optimizer can produce from finite gradients: NaN/Inf would poison every later step.
+    const arrays = [
+      ['exp_avg', t.exp_avg, false],
+      ['exp_avg_sq', t.exp_avg_sq, true],
+      ['max_exp_avg_sq', t.max_exp_avg_sq, true],
+      ['slow_buffer', t.slow_buffer, false],
+    ] as const;
+    for (const [key, start, nonNegative] of arrays) {
+      if (start === undefined) continue;
+      for (let k = 0; k < t.length; k++) {
+        const value = payload[start + k]!;
+        if (!Number.isFinite(value) || (nonNegative && !(value >= 0)))
+          return `${field}.${key}[${k}] is ${value} (expected a finite number${nonNegative ? ' >= 0' : ''})`;
+      }
     }
   }
   return undefined;
@@ -343,9 +364,18 @@ export function assembleState(
   counts: Uint32Array,
   expAvg: readonly Float32Array[],
   expAvgSq: readonly Float32Array[],
+  extra: {
+    expAvgSqMax: readonly Float32Array[];
+    slow: readonly Float32Array[];
+    /** Per tensor: whether its slow weights hold a value. */
+    slowSeeded: Uint32Array;
+  } = { expAvgSqMax: [], slow: [], slowSeeded: new Uint32Array(0) },
 ): OptimizerState {
   const total = tensors.reduce((sum, t) => sum + t.length, 0);
-  const payload = new Float32Array(total * (expAvgSq.length > 0 ? 2 : 1));
+  const perTensor = 1 + (expAvgSq.length > 0 ? 1 : 0) + (extra.expAvgSqMax.length > 0 ? 1 : 0);
+  const seeded = (i: number) => extra.slow.length > 0 && extra.slowSeeded[i] === 1;
+  const slowTotal = tensors.reduce((sum, t, i) => sum + (seeded(i) ? t.length : 0), 0);
+  const payload = new Float32Array(total * perTensor + slowTotal);
   let offset = 0;
   const take = (pageData: Float32Array, tensor: StatePlacementOf) => {
     payload.set(pageData.subarray(tensor.offset, tensor.offset + tensor.length), offset);
@@ -360,6 +390,8 @@ export function assembleState(
       exp_avg: take(expAvg[tensor.page]!, tensor),
     };
     if (expAvgSq.length > 0) entry.exp_avg_sq = take(expAvgSq[tensor.page]!, tensor);
+    if (extra.expAvgSqMax.length > 0) entry.max_exp_avg_sq = take(extra.expAvgSqMax[tensor.page]!, tensor);
+    if (seeded(i)) entry.slow_buffer = take(extra.slow[tensor.page]!, tensor);
     return entry;
   });
   const header: StateHeader = {

@@ -10,8 +10,16 @@ export const BRANCH_CODE: Record<Branch, number> = { none: 0, momentum: 1, adapt
 /** RAdam, Adam/AdamW and torch SGD hyper-parameters of one param group, after defaults are resolved. */
 export type GroupHyperParameters = AdaptiveHyperParameters | SgdHyperParameters;
 
+/** Lookahead's settings of a param group (every optimizer has them). */
+export interface LookaheadFields {
+  /** Sync after every step whose per-tensor count is a multiple of this; 0: no Lookahead. */
+  lookaheadK: number;
+  /** slow += lookaheadAlpha * (param - slow) on a sync step (0 without Lookahead). */
+  lookaheadAlpha: number;
+}
+
 /** Resolved hyper-parameters of an RAdam, Adam or AdamW param group. */
-export interface AdaptiveHyperParameters {
+export interface AdaptiveHyperParameters extends LookaheadFields {
   /** 'rectified' is RAdam; 'adaptive' is Adam/AdamW (always adaptive, r = 1). */
   kind: 'rectified' | 'adaptive';
   lr: number;
@@ -28,10 +36,12 @@ export interface AdaptiveHyperParameters {
   epsMode: 'uncorrected' | 'corrected';
   /** Before the threshold: SGD-momentum step when true, no update at all when false (original repo option). */
   degeneratedToSgd: boolean;
+  /** torch's AMSGrad (Adam, AdamW): the denominator uses max_exp_avg_sq. Always false for RAdam. */
+  amsgrad: boolean;
 }
 
 /** Resolved hyper-parameters of an SGD param group. */
-export interface SgdHyperParameters {
+export interface SgdHyperParameters extends LookaheadFields {
   kind: 'sgd';
   lr: number;
   momentum: number;
@@ -162,8 +172,10 @@ export interface StepInfo {
   bc2: number;
   rhoT: number;
   rect: number;
+  /** Whether Lookahead syncs after this step (at step counts that are multiples of k; false without Lookahead). */
+  sync: boolean;
 }
 
 export function newStepInfo(): StepInfo {
-  return { step: 0, lr: 0, branch: 'none', bc1: 1, bc2: 1, rhoT: Number.NaN, rect: Number.NaN };
+  return { step: 0, lr: 0, branch: 'none', bc1: 1, bc2: 1, rhoT: Number.NaN, rect: Number.NaN, sync: false };
 }

@@ -13,6 +13,7 @@ import { readMoments } from './helpers/model';
 import { requestTestDevice } from './helpers/webgpu-node';
 import {
   adamReferenceStep,
+  lookaheadReferenceSync,
   type MomentState,
   newState,
   PRESET_SEMANTICS,
@@ -52,6 +53,12 @@ const hyper = fc.record({
   nesterov: fc.boolean(),
   gradExponent: fc.integer({ min: -6, max: 3 }),
   seed: fc.integer({ min: 1, max: 2 ** 30 }),
+  // Adam/AdamW only; other algorithms ignore it.
+  amsgrad: fc.boolean(),
+  lookahead: fc.option(
+    fc.record({ k: fc.integer({ min: 1, max: 7 }), alpha: fc.constantFrom(0.25, 0.5, 0.8, 1) }),
+    { nil: undefined },
+  ),
 });
 type Case = typeof hyper extends fc.Arbitrary<infer T> ? T : never;
 
@@ -59,7 +66,7 @@ async function create(
   c: Case,
   spec: { param: GPUBuffer; grad: GPUBuffer; length: number; paramOffset: number },
 ): Promise<FusedOptimizer> {
-  const common = { lr: c.lr, weightDecay: c.weightDecay, maximize: c.maximize };
+  const common = { lr: c.lr, weightDecay: c.weightDecay, maximize: c.maximize, lookahead: c.lookahead };
   switch (c.algorithm) {
     case 'adam':
     case 'adamw':
@@ -67,6 +74,7 @@ async function create(
         ...common,
         betas: [c.beta1, c.beta2],
         eps: c.eps,
+        amsgrad: c.amsgrad,
       });
     case 'sgd': {
       const nesterov = c.nesterov && c.momentum > 0;
@@ -90,6 +98,11 @@ async function create(
 }
 
 function referenceStep(c: Case, state: MomentState, grad: Float32Array): void {
+  innerReferenceStep(c, state, grad);
+  if (c.lookahead) lookaheadReferenceSync(state, c.lookahead.k, c.lookahead.alpha);
+}
+
+function innerReferenceStep(c: Case, state: MomentState, grad: Float32Array): void {
   switch (c.algorithm) {
     case 'adam':
     case 'adamw':
@@ -142,6 +155,13 @@ describe(`property: any hyper-parameters, sizes and gradient streams match float
         }
         const params = await readF32(device, param, c.paramShift, c.n);
         const { m, v } = await readMoments(device, optimizer, 0);
+        const at = optimizer.stateLocation(0);
+        const amsgrad = c.amsgrad && (c.algorithm === 'adam' || c.algorithm === 'adamw');
+        const vmax = at.expAvgSqMax && (await readF32(device, at.expAvgSqMax, at.byteOffset, c.n));
+        const slow = at.slow && (await readF32(device, at.slow, at.slowByteOffset, c.n));
+        // The extra buffers exist exactly when asked for: otherwise nothing binds or moves them.
+        expect(vmax !== undefined, 'max_exp_avg_sq kept').toBe(amsgrad);
+        expect(slow !== undefined, 'slow weights kept').toBe(c.lookahead !== undefined);
         optimizer.destroy();
         param.destroy();
         grad.destroy();
@@ -149,6 +169,8 @@ describe(`property: any hyper-parameters, sizes and gradient streams match float
         // torch's SGD keeps no buffer without momentum; SGD has no second moment at all.
         if (c.algorithm !== 'sgd' || c.momentum > 0) ratios.push(worst(m, reference.m));
         if (c.algorithm !== 'sgd') ratios.push(worst(v, reference.v));
+        if (vmax) ratios.push(worst(vmax, reference.vmax));
+        if (slow) ratios.push(worst(slow, reference.slow));
         const ratio = Math.max(...ratios);
         worstSeen = Math.max(worstSeen, ratio);
         expect(ratio, JSON.stringify(c)).toBeLessThanOrEqual(1);

@@ -54,33 +54,91 @@ describe('golden file format port', () => {
 describe('golden cases this runner cannot check are rejected, not skipped', () => {
   const vendored = listGoldenFiles().find((file) => file.label === 'adam_basic.json')!;
   const base = JSON.parse(readFileSync(vendored.path, 'utf8')) as Record<string, unknown>;
-  const variants: [string, (c: Record<string, unknown>) => void, string][] = [
+  const lookaheadCase = listGoldenFiles().find((file) => file.label.endsWith('lookahead_adam_k6.json'))!;
+  const rangerCase = listGoldenFiles().find((file) => file.label.endsWith('ranger_defaults.json'))!;
+  const read = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  type Case = Record<string, Record<string, unknown>>;
+  const variants: [string, string, (c: Case) => void, string][] = [
     [
-      'hp.amsgrad true',
-      (c) => Object.assign(c.hp as object, { amsgrad: true }),
-      'unsupported value hp.amsgrad = true',
+      'hp.amsgrad on RAdam (torch has none)',
+      'torch_small_grads.json',
+      (c) => Object.assign(c.hp!, { amsgrad: true }),
+      'unknown field hp.amsgrad',
     ],
     [
       'an unknown hp key',
-      (c) => Object.assign(c.hp as object, { nesterov: true }),
+      vendored.path,
+      (c) => Object.assign(c.hp!, { nesterov: true }),
       'unknown field hp.nesterov',
     ],
-    ['an unknown mode', (c) => Object.assign(c, { mode: 'lookahead' }), 'case.mode = "lookahead"'],
+    ['an unknown mode', vendored.path, (c) => Object.assign(c, { mode: 'lamb' }), 'case.mode = "lamb"'],
     [
       'an unknown top-level field',
+      vendored.path,
       (c) => Object.assign(c, { slowWeights: [] }),
       'unknown field case.slowWeights',
     ],
     [
-      'an unknown expected array',
-      (c) => Object.assign(c.expected as object, { vmax: [] }),
+      'vmax without amsgrad',
+      vendored.path,
+      (c) => Object.assign(c.expected!, { vmax: [] }),
       'unknown field expected.vmax',
     ],
+    [
+      'slow weights outside lookahead',
+      vendored.path,
+      (c) => Object.assign(c.expected!, { slow: [] }),
+      'unknown field expected.slow',
+    ],
+    [
+      'a sync flag outside lookahead',
+      vendored.path,
+      (c) => Object.assign((c.expected!.stepInfo as object[])[0]!, { sync: true }),
+      'unknown field expected.stepInfo[0].sync',
+    ],
+    [
+      'an unknown lookahead inner mode',
+      lookaheadCase.path,
+      (c) => Object.assign(c.hp!.inner as object, { mode: 'lamb' }),
+      'unsupported value hp.inner.mode = "lamb"',
+    ],
+    [
+      'an unknown lookahead key',
+      lookaheadCase.path,
+      (c) => Object.assign(c.hp!, { resetMoments: true }),
+      'unknown field hp.resetMoments',
+    ],
+    [
+      'a lookahead k that is not a positive integer',
+      lookaheadCase.path,
+      (c) => Object.assign(c.hp!, { k: 2.5 }),
+      'unsupported value hp.k = 2.5',
+    ],
+    [
+      'a Ranger case whose inner hp is not Ranger',
+      rangerCase.path,
+      (c) => Object.assign(c.hp!.inner as object, { thresholdOp: '>=' }),
+      'hp.inner.thresholdOp = ">=" is not Ranger\'s ">"',
+    ],
+    [
+      "a Ranger alt run outside the case's tolerance",
+      rangerCase.path,
+      (c) => {
+        const alt = (c.verification as Record<string, Record<string, Record<string, Record<string, number>>>>)
+          .alt!;
+        alt.refVsAltF32!.slow!.maxAbs = 1;
+      },
+      'verification.alt.refVsAltF32.slow.maxAbs 1 exceeds',
+    ],
   ];
-  it.each(variants)('%s', (_, edit, message) => {
+  it.each(variants)('%s', (_, source, edit, message) => {
     const dir = mkdtempSync(join(tmpdir(), 'webgpu-radam-golden-'));
     try {
-      const edited = structuredClone(base);
+      const from =
+        source.endsWith('.json') && !source.includes('/')
+          ? files.find((f) => f.label === source)!.path
+          : source;
+      const edited = read(from) as Case;
       edit(edited);
       const path = join(dir, 'case.json');
       writeFileSync(path, JSON.stringify(edited));
@@ -89,8 +147,9 @@ describe('golden cases this runner cannot check are rejected, not skipped', () =
       rmSync(dir, { recursive: true, force: true });
     }
   });
-  it('accepts the unedited case', () => {
+  it('accepts the unedited cases', () => {
     expect(loadGoldenCase(vendored.path).name).toBe(base.name);
+    expect(loadGoldenCase(rangerCase.path).name).toBe('ranger_defaults');
   });
 });
 

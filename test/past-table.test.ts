@@ -141,6 +141,9 @@ describe('RAdam branch past the float64 step table', () => {
             thresholdComparison: inclusive ? ('>=' as const) : ('>' as const),
             epsMode: 'uncorrected' as const,
             degeneratedToSgd: true,
+            amsgrad: false,
+            lookaheadK: 0,
+            lookaheadAlpha: 0,
           };
           let scanned = NEVER_ADAPTIVE;
           for (let t = 1; t <= 40_000; t++) {

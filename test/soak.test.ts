@@ -71,6 +71,8 @@ describe(`long run (${STEPS} steps)`, () => {
           params: Float64Array.from(params[i]!),
           m: Float64Array.from(moments[i]!.m),
           v: Float64Array.from(moments[i]!.v),
+          vmax: new Float64Array(0),
+          slow: new Float64Array(0),
           step: t - 1,
         }));
         optimizer.stepAndSubmit();

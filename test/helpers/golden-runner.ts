@@ -2,9 +2,20 @@
 // by the vitest suite (Dawn, importing src/) and the Deno script (wgpu, importing the built dist/).
 import type * as Library from '../../src/index';
 import { readF32 } from './buffers';
-import { type GoldenCase, gradientSource, initialParams, maxRelativeError, worstRatio } from './golden';
+import {
+  type GoldenArray,
+  type GoldenCase,
+  gradientSource,
+  initialParams,
+  type LookaheadHp,
+  maxRelativeError,
+  worstRatio,
+} from './golden';
 
-export type Api = Pick<typeof Library, 'createRAdam' | 'createAdam' | 'createAdamW' | 'createSGD'>;
+export type Api = Pick<
+  typeof Library,
+  'createRAdam' | 'createAdam' | 'createAdamW' | 'createSGD' | 'createRanger'
+>;
 type Optimizer = Awaited<ReturnType<Api['createRAdam']>>;
 
 /**
@@ -15,7 +26,7 @@ type Optimizer = Awaited<ReturnType<Api['createRAdam']>>;
 export type Layout = 'separate' | 'unaligned';
 
 export interface ArrayReport {
-  array: 'params' | 'm' | 'v';
+  array: GoldenArray;
   /** Worst error / allowed error over every element and checked step, against `expected` (float64). */
   ratioVsF64: number;
   /** The same against `expectedF32` (torch float32), when the case has it. */
@@ -37,19 +48,44 @@ function createFor(
   golden: GoldenCase,
   spec: Library.ParamSpec,
 ): Promise<Optimizer> {
-  const hp = golden.hp;
+  if (golden.mode !== 'lookahead') return createInner(api, device, golden.mode, golden.hp, spec, undefined);
+  const { k, alpha, preset, inner } = golden.hp as unknown as LookaheadHp;
+  const lookahead = { k, alpha };
+  if (preset === 'ranger') {
+    // The format check made sure the inner hp is Ranger's: only these four can differ.
+    return api.createRanger(device, [spec], {
+      lr: inner.lr as number,
+      betas: [inner.beta1 as number, inner.beta2 as number],
+      eps: inner.eps as number,
+      weightDecay: inner.weightDecay as number,
+      lookahead,
+    });
+  }
+  return createInner(api, device, inner.mode, inner, spec, lookahead);
+}
+
+function createInner(
+  api: Api,
+  device: GPUDevice,
+  mode: Exclude<GoldenCase['mode'], 'lookahead'>,
+  hp: Record<string, number | string | boolean>,
+  spec: Library.ParamSpec,
+  lookahead: Library.LookaheadOptions | undefined,
+): Promise<Optimizer> {
   const num = (key: string) => hp[key] as number;
   const bool = (key: string) => (hp[key] as boolean | undefined) ?? false;
   const betas: [number, number] = [num('beta1'), num('beta2')];
-  switch (golden.mode) {
+  switch (mode) {
     case 'adam':
     case 'adamw':
-      return (golden.mode === 'adam' ? api.createAdam : api.createAdamW)(device, [spec], {
+      return (mode === 'adam' ? api.createAdam : api.createAdamW)(device, [spec], {
         lr: num('lr'),
         betas,
         eps: num('eps'),
         weightDecay: num('weightDecay'),
         maximize: bool('maximize'),
+        amsgrad: bool('amsgrad'),
+        lookahead,
       });
     case 'sgd':
       return api.createSGD(device, [spec], {
@@ -59,10 +95,11 @@ function createFor(
         nesterov: bool('nesterov'),
         weightDecay: num('weightDecay'),
         maximize: bool('maximize'),
+        lookahead,
       });
     default:
       return api.createRAdam(device, [spec], {
-        preset: golden.mode === 'torch' ? 'torch' : golden.mode,
+        preset: mode,
         lr: num('lr'),
         betas,
         eps: num('eps'),
@@ -73,6 +110,7 @@ function createFor(
         thresholdComparison: hp.thresholdOp as '>' | '>=',
         epsMode: hp.epsMode as 'uncorrected' | 'corrected',
         degeneratedToSgd: bool('degeneratedToSgd'),
+        lookahead,
       });
   }
 }
@@ -108,7 +146,7 @@ export async function runGoldenCase(
   const gradientAt = gradientSource(golden);
   const closedLoop = typeof golden.gradSpec === 'object' && golden.gradSpec.type === 'rosenbrock';
   const tolerance = golden.tolerances.float32_vs_expected_or_expectedF32;
-  const arrays = (['params', 'm', 'v'] as const).filter((a) => tolerance[a] !== undefined);
+  const arrays = (['params', 'm', 'v', 'vmax', 'slow'] as const).filter((a) => tolerance[a] !== undefined);
   const reports = new Map<string, ArrayReport>(
     arrays.map((array) => [array, { array, ratioVsF64: 0, ratioVsF32: 0, maxRelVsF64: 0 }]),
   );
@@ -133,6 +171,9 @@ export async function runGoldenCase(
           `t=${t}: expected ${expectedInfo.branch}, got ${got.branch} (rho_t ${got.rhoT})`,
         );
       }
+      if (expectedInfo.sync !== undefined && got.sync !== expectedInfo.sync) {
+        branchMismatches.push(`t=${t}: expected sync ${expectedInfo.sync}, got ${got.sync}`);
+      }
     }
     const at = golden.expected.atSteps.indexOf(t);
     if (at < 0) continue;
@@ -141,6 +182,8 @@ export async function runGoldenCase(
       params: await readF32(device, paramBuffer, paramOffset, n),
       m: await readF32(device, state.expAvg, state.byteOffset, n),
       v: state.expAvgSq ? await readF32(device, state.expAvgSq, state.byteOffset, n) : undefined,
+      vmax: state.expAvgSqMax ? await readF32(device, state.expAvgSqMax, state.byteOffset, n) : undefined,
+      slow: state.slow ? await readF32(device, state.slow, state.slowByteOffset, n) : undefined,
     };
     for (const array of arrays) {
       const report = reports.get(array)!;
@@ -158,5 +201,22 @@ export async function runGoldenCase(
   optimizer.destroy();
   paramBuffer.destroy();
   gradBuffer.destroy();
-  return { name: golden.name, mode: golden.mode, layout, arrays: [...reports.values()], branchMismatches };
+  return {
+    name: golden.name,
+    mode: familyOf(golden),
+    layout,
+    arrays: [...reports.values()],
+    branchMismatches,
+  };
+}
+
+/** The family a case reports under: its mode, with AMSGrad, Lookahead and Ranger cases apart. */
+export function familyOf(golden: GoldenCase): string {
+  if (golden.mode === 'lookahead') {
+    const hp = golden.hp as unknown as LookaheadHp;
+    return hp.preset === 'ranger'
+      ? 'ranger'
+      : `lookahead(${hp.inner.mode}${hp.inner.amsgrad ? '+amsgrad' : ''})`;
+  }
+  return golden.hp.amsgrad === true ? `${golden.mode}+amsgrad` : golden.mode;
 }

@@ -4,7 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { mulberry32 } from './buffers';
 
 // Format: test/golden/README.md.
-export type GoldenMode = 'torch' | 'original' | 'tfa' | 'optax' | 'adam' | 'adamw' | 'sgd';
+export type GoldenMode = 'torch' | 'original' | 'tfa' | 'optax' | 'adam' | 'adamw' | 'sgd' | 'lookahead';
+/** The modes a lookahead case's `hp.inner.mode` may name. */
+export type InnerMode = Exclude<GoldenMode, 'lookahead'>;
+/** The state arrays a case may check. */
+export type GoldenArray = 'params' | 'm' | 'v' | 'vmax' | 'slow';
 
 export interface Tolerance {
   rtol: number;
@@ -16,12 +20,18 @@ interface Trajectory {
   params: number[][];
   m: number[][];
   v: (number[] | null)[] | null;
+  /** AMSGrad's max_exp_avg_sq (cases with amsgrad). */
+  vmax?: number[][];
+  /** Lookahead's slow weights, after that step's sync (lookahead cases). */
+  slow?: number[][];
 }
 
 export interface GoldenStepInfo {
   t: number;
   rho_t?: number;
   branch: 'sgd' | 'adaptive' | 'none';
+  /** Lookahead cases: whether the step ends with a sync. */
+  sync?: boolean;
 }
 
 interface GeneratorSpec {
@@ -48,8 +58,24 @@ export interface GoldenCase {
   expected: Trajectory & { stepInfo: GoldenStepInfo[] };
   expectedF32?: Trajectory;
   tolerances: {
-    float32_vs_expected_or_expectedF32: Record<'params' | 'm' | 'v', Tolerance | undefined>;
+    float32_vs_expected_or_expectedF32: Partial<Record<GoldenArray, Tolerance>>;
   };
+  verification?: { alt?: AltVerification };
+}
+
+/** Per array, how a float32 run of another implementation compares with `expected` (Ranger's `alt`). */
+interface AltVerification {
+  source?: string;
+  refVsAltF64?: Record<string, { maxAbs: number }>;
+  refVsAltF32?: Record<string, { maxAbs: number }>;
+}
+
+/** A lookahead case's hp: the sync settings and the inner optimizer's mode and hp. */
+export interface LookaheadHp {
+  k: number;
+  alpha: number;
+  preset?: 'ranger';
+  inner: Record<string, number | string | boolean> & { mode: InnerMode };
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -155,10 +181,10 @@ const ADAM_HP: Record<string, Check> = {
   maximize: boolean,
   // torch's Adam adds eps to the bias-corrected sqrt(v), the only form createAdam implements.
   epsMode: oneOf('corrected'),
-  // AMSGrad (a max over v in the denominator) is not implemented by this runner.
-  amsgrad: oneOf(false),
+  // torch's amsgrad: the denominator uses max(vmax, v); `expected.vmax` checks the max itself.
+  amsgrad: boolean,
 };
-const HP_BY_MODE: Record<GoldenMode, Record<string, Check>> = {
+const INNER_HP_BY_MODE: Record<InnerMode, Record<string, Check>> = {
   torch: RADAM_HP,
   original: RADAM_HP,
   tfa: RADAM_HP,
@@ -173,6 +199,20 @@ const HP_BY_MODE: Record<GoldenMode, Record<string, Check>> = {
     weightDecay: number,
     maximize: boolean,
   },
+};
+const HP_BY_MODE: Record<GoldenMode, Record<string, Check>> = {
+  ...INNER_HP_BY_MODE,
+  lookahead: { k: number, alpha: number, preset: oneOf('ranger'), inner: isRecord },
+};
+// What Ranger 9.3.19 is (../golden/README.md): an inner hp that says otherwise is not a Ranger case.
+const RANGER_INNER: Record<string, unknown> = {
+  mode: 'torch',
+  decoupled: true,
+  threshold: 5,
+  thresholdOp: '>',
+  degeneratedToSgd: true,
+  epsMode: 'uncorrected',
+  maximize: false,
 };
 const GENERATOR: Record<string, Check> = {
   type: oneOf('mulberry32_uniform'),
@@ -192,6 +232,7 @@ const STEP_INFO: Record<string, Check> = {
   rect: number,
   stepSize: number,
 };
+const LOOKAHEAD_STEP_INFO: Record<string, Check> = { ...STEP_INFO, sync: boolean };
 // observedTorchF32VsF64MaxAbs: how the atol was derived, informational.
 const TOLERANCE: Record<string, Check> = { rtol: number, atol: number, observedTorchF32VsF64MaxAbs: any };
 
@@ -236,6 +277,38 @@ function formatProblems(raw: unknown): string[] {
     'case',
   );
   if (hp) problems.push(...unknownFields(raw.hp, hp, 'hp'));
+  const lookahead = mode === 'lookahead';
+  let amsgrad = false;
+  if (lookahead && isRecord(raw.hp)) {
+    const inner = raw.hp.inner;
+    if (!isRecord(inner)) problems.push("hp.inner: expected the inner optimizer's { mode, ...hp }");
+    else {
+      const innerMode = inner.mode as InnerMode;
+      const innerHp = Object.hasOwn(INNER_HP_BY_MODE, innerMode) ? INNER_HP_BY_MODE[innerMode] : undefined;
+      if (!innerHp) problems.push(`unsupported value hp.inner.mode = ${JSON.stringify(inner.mode)}`);
+      else problems.push(...unknownFields(inner, { ...innerHp, mode: any }, 'hp.inner'));
+      amsgrad = inner.amsgrad === true;
+      if (raw.hp.preset === 'ranger') {
+        for (const [key, value] of Object.entries(RANGER_INNER)) {
+          if (inner[key] !== value)
+            problems.push(
+              `hp.inner.${key} = ${JSON.stringify(inner[key])} is not Ranger's ${JSON.stringify(value)}`,
+            );
+        }
+      }
+    }
+    const { k, alpha } = raw.hp;
+    if (!(Number.isInteger(k) && (k as number) >= 1))
+      problems.push(`unsupported value hp.k = ${JSON.stringify(k)}`);
+    if (!(typeof alpha === 'number' && alpha > 0 && alpha <= 1))
+      problems.push(`unsupported value hp.alpha = ${JSON.stringify(alpha)}`);
+  } else if (isRecord(raw.hp)) {
+    amsgrad = raw.hp.amsgrad === true;
+  }
+  // The arrays a case may check: vmax only where amsgrad is on, slow only for lookahead.
+  const arrays: Record<string, Check> = { ...TRAJECTORY };
+  if (amsgrad) arrays.vmax = any;
+  if (lookahead) arrays.slow = any;
   if (isRecord(raw.params0Spec)) problems.push(...unknownFields(raw.params0Spec, GENERATOR, 'params0Spec'));
   if (isRecord(raw.gradSpec)) {
     const rosenbrock = raw.gradSpec.type === 'rosenbrock';
@@ -244,18 +317,21 @@ function formatProblems(raw: unknown): string[] {
   }
   if (isRecord(raw.expected)) {
     // `f`: the Rosenbrock case's loss per atStep, informational.
-    problems.push(
-      ...unknownFields(raw.expected, { ...TRAJECTORY, stepInfo: Array.isArray, f: any }, 'expected'),
-    );
+    problems.push(...unknownFields(raw.expected, { ...arrays, stepInfo: Array.isArray, f: any }, 'expected'));
     const stepInfo = Array.isArray(raw.expected.stepInfo) ? raw.expected.stepInfo : [];
-    const first = stepInfo.flatMap((info, i) => unknownFields(info, STEP_INFO, `expected.stepInfo[${i}]`))[0];
+    const infoFields = lookahead ? LOOKAHEAD_STEP_INFO : STEP_INFO;
+    const first = stepInfo.flatMap((info, i) =>
+      unknownFields(info, infoFields, `expected.stepInfo[${i}]`),
+    )[0];
     if (first) problems.push(first);
   }
   if (isRecord(raw.expectedF32)) {
-    problems.push(...unknownFields(raw.expectedF32, { ...TRAJECTORY, source: any }, 'expectedF32'));
+    problems.push(...unknownFields(raw.expectedF32, { ...arrays, source: any }, 'expectedF32'));
   }
   if (isRecord(raw.tolerances)) {
-    const perArray = { params: isRecord, m: isRecord, v: isRecord };
+    const perArray: Record<string, Check> = { params: isRecord, m: isRecord, v: isRecord };
+    if (amsgrad) perArray.vmax = isRecord;
+    if (lookahead) perArray.slow = isRecord;
     problems.push(
       ...unknownFields(
         raw.tolerances,
@@ -273,12 +349,52 @@ function formatProblems(raw: unknown): string[] {
       }
     }
   }
+  if (isRecord(raw.verification) && raw.verification.alt !== undefined) {
+    problems.push(...altProblems(raw.verification.alt, raw.tolerances, raw.expected));
+  }
   if (
     Array.isArray(raw.atSteps) &&
     isRecord(raw.expected) &&
     JSON.stringify(raw.atSteps) !== JSON.stringify(raw.expected.atSteps)
   ) {
     problems.push('case.atSteps differs from expected.atSteps');
+  }
+  return problems;
+}
+
+/**
+ * Ranger cases' `verification.alt`: a second float32 implementation (torch.optim.RAdam + torch-op sync) compared
+ * with `expected`. The case claims it passes the float32 tolerances too; an alt record that does not, or that
+ * names an array the case has no tolerance for, is a case this runner cannot vouch for.
+ */
+function altProblems(alt: unknown, tolerances: unknown, expected: unknown): string[] {
+  if (!isRecord(alt)) return ['verification.alt: expected an object'];
+  const problems = unknownFields(
+    alt,
+    { source: any, refVsAltF64: isRecord, refVsAltF32: isRecord },
+    'verification.alt',
+  );
+  const f32 = isRecord(tolerances) ? tolerances.float32_vs_expected_or_expectedF32 : undefined;
+  for (const which of ['refVsAltF64', 'refVsAltF32'] as const) {
+    const record = alt[which];
+    if (!isRecord(record)) continue;
+    for (const [array, errors] of Object.entries(record)) {
+      const tolerance = isRecord(f32) ? f32[array] : undefined;
+      const maxAbs = isRecord(errors) ? errors.maxAbs : undefined;
+      if (!isRecord(tolerance) || typeof tolerance.atol !== 'number' || typeof maxAbs !== 'number') {
+        problems.push(
+          `verification.alt.${which}.${array}: no float32 tolerance or maxAbs to check it against`,
+        );
+      } else {
+        // The most the tolerance allows anywhere: atol + rtol * the largest |expected| of that array.
+        const values =
+          isRecord(expected) && Array.isArray(expected[array]) ? (expected[array] as unknown[]) : [];
+        const largest = Math.max(0, ...values.flat().map((x) => Math.abs(Number(x))));
+        const rtol = typeof tolerance.rtol === 'number' ? tolerance.rtol : 0;
+        if (!(maxAbs <= tolerance.atol + rtol * largest))
+          problems.push(`verification.alt.${which}.${array}.maxAbs ${maxAbs} exceeds the case's tolerance`);
+      }
+    }
   }
   return problems;
 }

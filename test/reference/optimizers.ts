@@ -20,12 +20,37 @@ export interface MomentState {
   params: Float64Array;
   m: Float64Array;
   v: Float64Array;
+  /** AMSGrad's running max of v (Adam/AdamW with amsgrad). */
+  vmax: Float64Array;
+  /** Lookahead's slow weights: the initial params until the first sync. */
+  slow: Float64Array;
   step: number;
 }
 
 export function newState(params: ArrayLike<number>): MomentState {
   const n = params.length;
-  return { params: Float64Array.from(params), m: new Float64Array(n), v: new Float64Array(n), step: 0 };
+  return {
+    params: Float64Array.from(params),
+    m: new Float64Array(n),
+    v: new Float64Array(n),
+    vmax: new Float64Array(n),
+    slow: Float64Array.from(params),
+    step: 0,
+  };
+}
+
+/**
+ * Lookahead after an inner step (Zhang et al. 2019; Ranger, TFA): when the step count is a multiple of k, the
+ * slow weights move alpha of the way to the fast ones and the fast weights restart from them.
+ */
+export function lookaheadReferenceSync(state: MomentState, k: number, alpha: number): boolean {
+  if (state.step % k !== 0) return false;
+  const { params, slow } = state;
+  for (let i = 0; i < params.length; i++) {
+    slow[i] = slow[i]! + alpha * (params[i]! - slow[i]!);
+    params[i] = slow[i]!;
+  }
+  return true;
 }
 
 /** One RAdam step in float64; returns which branch ran. */
@@ -73,9 +98,11 @@ export interface AdamReferenceOptions {
   weightDecay: number;
   decoupled: boolean;
   maximize: boolean;
+  /** torch's amsgrad: the denominator takes the running max of the (uncorrected) v. */
+  amsgrad?: boolean;
 }
 
-/** torch.optim.Adam / AdamW (amsgrad off) in float64. */
+/** torch.optim.Adam / AdamW in float64. */
 export function adamReferenceStep(
   state: MomentState,
   grad: ArrayLike<number>,
@@ -84,14 +111,15 @@ export function adamReferenceStep(
   const t = ++state.step;
   const bc1 = 1 - o.beta1 ** t;
   const bc2 = 1 - o.beta2 ** t;
-  const { params, m, v } = state;
+  const { params, m, v, vmax } = state;
   for (let i = 0; i < params.length; i++) {
     let g = o.maximize ? -grad[i]! : grad[i]!;
     if (o.decoupled) params[i] = params[i]! * (1 - o.lr * o.weightDecay);
     else g += o.weightDecay * params[i]!;
     m[i] = o.beta1 * m[i]! + (1 - o.beta1) * g;
     v[i] = o.beta2 * v[i]! + (1 - o.beta2) * g * g;
-    const denom = Math.sqrt(v[i]!) / Math.sqrt(bc2) + o.eps;
+    vmax[i] = Math.max(vmax[i]!, v[i]!);
+    const denom = Math.sqrt(o.amsgrad ? vmax[i]! : v[i]!) / Math.sqrt(bc2) + o.eps;
     params[i] = params[i]! - (o.lr / bc1) * (m[i]! / denom);
   }
 }

@@ -21,6 +21,9 @@ export function optimizerFor(golden: GoldenCase): WebGPURadamTfjsOptimizer {
     }
   };
   let optimizer: WebGPURadamTfjsOptimizer;
+  if (golden.mode === 'lookahead') {
+    throw new Error(`${golden.name}: Lookahead is not implemented by the tfjs op-based optimizers`);
+  }
   switch (golden.mode) {
     case 'adam':
     case 'adamw': {
@@ -69,4 +72,9 @@ export function optimizerFor(golden: GoldenCase): WebGPURadamTfjsOptimizer {
     throw new Error(`${golden.name}: hp fields not implemented: ${[...remaining.keys()].join(', ')}`);
   }
   return optimizer;
+}
+
+/** Whether the tfjs op-based optimizers implement a case at all: no Lookahead, no AMSGrad (see optimizerFor). */
+export function tfjsImplements(golden: GoldenCase): boolean {
+  return golden.mode !== 'lookahead' && golden.hp.amsgrad !== true;
 }

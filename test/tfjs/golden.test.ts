@@ -12,7 +12,7 @@ import {
   maxRelativeError,
   worstRatio,
 } from '../helpers/golden';
-import { optimizerFor } from './golden-optimizer';
+import { optimizerFor, tfjsImplements } from './golden-optimizer';
 
 interface ArrayReport {
   array: 'params' | 'm' | 'v';
@@ -116,7 +116,19 @@ async function runCase(golden: GoldenCase): Promise<Report> {
   return { name: golden.name, mode: golden.mode, arrays: [...reports.values()], branchMismatches };
 }
 
-const files = listGoldenFiles();
+// AMSGrad and Lookahead cases run on the fused path only (test/golden.test.ts); the op-based optimizers refuse them.
+const allFiles = listGoldenFiles();
+const files = allFiles.filter((file) => tfjsImplements(loadGoldenCase(file.path)));
+
+describe('golden cases the tfjs op-based optimizers do not implement', () => {
+  const refused = allFiles.filter((file) => !tfjsImplements(loadGoldenCase(file.path)));
+  it.each(refused.map((file) => [file.label, file.path]))(
+    '%s is refused, not run as something else',
+    (_, file) => {
+      expect(() => optimizerFor(loadGoldenCase(file))).toThrow(/not implemented/);
+    },
+  );
+});
 
 describe('golden cases through the tfjs optimizers (applyGradients, cpu backend)', () => {
   it('finds golden cases', () => {

@@ -150,7 +150,7 @@ describe('structs', () => {
       expect(prelude.get(layout.name), layout.name).toEqual(declaredFields(layout));
       for (const file of handWritten) expect(file.has(layout.name), `${layout.name} redeclared`).toBe(false);
     }
-    expect(prelude.get('PreparedSlot')).toEqual(['scalars: StepScalars', '_pad: array<vec4<u32>, 13>']);
+    expect(prelude.get('PreparedSlot')).toEqual(['scalars: StepScalars', '_pad: array<vec4<u32>, 12>']);
   });
 
   it('struct StreamParams matches its declaration', () => {

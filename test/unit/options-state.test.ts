@@ -52,7 +52,14 @@ describe('options', () => {
 });
 
 describe('state-dict checks', () => {
-  const shape = { name: 'RAdam', hasSecondMoment: true, groups: [[0]], tensors: [{ name: 'w', length: 2 }] };
+  const shape = {
+    name: 'RAdam',
+    hasSecondMoment: true,
+    amsgrad: false,
+    lookahead: [false],
+    groups: [[0]],
+    tensors: [{ name: 'w', length: 2 }],
+  };
   const state = (payload: number[]): OptimizerState => ({
     header: {
       format: STATE_FORMAT,
@@ -72,5 +79,31 @@ describe('state-dict checks', () => {
     expect(loadProblem(state([0, 1, 2, 3]), { ...shape, name: 'Adam' })).toMatch(/state of "RAdam"/);
     expect(loadProblem(state([0, 1, 2, 3]), { ...shape, hasSecondMoment: false })).toMatch(/does not keep/);
     expect(loadProblem(null, shape)).toBe('the state is null');
+  });
+
+  it('checks max_exp_avg_sq and slow_buffer: only where kept, finite (max >= 0)', () => {
+    const extended = (payload: number[], extra: { max_exp_avg_sq?: number; slow_buffer?: number }) => {
+      const s = state(payload);
+      Object.assign(s.header.tensors[0]!, extra);
+      return s;
+    };
+    const both = { ...shape, amsgrad: true, lookahead: [true] };
+    const six = [0, 1, 2, 3, 4, 5];
+    expect(loadProblem(extended(six, { max_exp_avg_sq: 4 }), shape)).toMatch(/has max_exp_avg_sq/);
+    expect(loadProblem(extended(six, { slow_buffer: 4 }), shape)).toMatch(
+      /has slow_buffer, but its param group/,
+    );
+    expect(
+      loadProblem(extended([...six, 6, 7], { max_exp_avg_sq: 4, slow_buffer: 6 }), both),
+    ).toBeUndefined();
+    expect(loadProblem(extended([0, 1, 2, 3, -4, 5], { max_exp_avg_sq: 4 }), both)).toMatch(
+      /max_exp_avg_sq\[0\] is -4/,
+    );
+    expect(
+      loadProblem(extended([0, 1, 2, 3, 4, Number.POSITIVE_INFINITY], { slow_buffer: 4 }), both),
+    ).toMatch(/slow_buffer\[1\] is Infinity/);
+    expect(loadProblem(extended(six, { slow_buffer: 5 }), both)).toMatch(/slow_buffer range/);
+    // States saved without them (before AMSGrad / Lookahead) still load.
+    expect(loadProblem(state([0, 1, 2, 3]), both)).toBeUndefined();
   });
 });

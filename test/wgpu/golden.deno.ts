@@ -24,6 +24,8 @@ device.addEventListener('uncapturederror', (event) => {
 
 let passed = 0;
 let failed = 0;
+// Per family (mode; AMSGrad, Lookahead and Ranger apart): max relative error vs float64, for closing notes.
+const families = new Map<string, number>();
 const layouts: Layout[] = ['separate', 'unaligned'];
 for (const file of listGoldenFiles()) {
   let golden: ReturnType<typeof loadGoldenCase>;
@@ -46,6 +48,8 @@ for (const file of listGoldenFiles()) {
         ),
     ];
     const worst = Math.max(...report.arrays.map((a) => Math.max(a.ratioVsF64, a.ratioVsF32)));
+    const rel = Math.max(...report.arrays.map((a) => a.maxRelVsF64));
+    families.set(report.mode, Math.max(families.get(report.mode) ?? 0, rel));
     if (problems.length === 0) {
       passed++;
       console.log(`  ok   ${file.label} (${layout}) worst err/allowed ${worst.toFixed(3)}`);
@@ -56,5 +60,7 @@ for (const file of listGoldenFiles()) {
   }
 }
 device.destroy();
+for (const [family, rel] of families)
+  console.log(`  ${family.padEnd(18)} max rel err vs f64 ${rel.toExponential(2)}`);
 console.log(`${passed} passed, ${failed} failed`);
 Deno.exit(failed === 0 && passed > 0 ? 0 : 1);
