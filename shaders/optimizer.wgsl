@@ -8,7 +8,7 @@
 //   step:    one invocation per element reads param, grad and the moments once and writes param and the moments
 //            once (28 bytes per f32 element with a second moment, 20 without).
 // Tensors that share buffers are packed end to end into one index space ("segments"), cut into tiles of one
-// workgroup each, so a model with a thousand small tensors needs no more dispatches or idle invocations than one
+// workgroup each (never straddling a segment), so a model with a thousand small tensors needs no more dispatches or idle invocations than one
 // big tensor. Every global has its own binding number; each entry point's layout lists just the ones it uses.
 // Everything that depends only on the step count and the hyper-parameters (bias corrections, RAdam's rho_t and
 // rectification, the branch) comes from a float64 table computed on the host; only steps beyond that table are
@@ -22,7 +22,7 @@ override GRAD_STATS: bool = false;
 
 // The BRANCH_*, KIND_*, FLAG_* and CALL_* codes, the host-visible structs (StepScalars, PreparedSlot, GroupConfig,
 // StepFactors, CallData, ScheduleEntry, GradControl, Segment, Tile) and the bindings shared with grad-stats.wgsl
-// (call, control, grads, tiles, segments) come first: the prelude generated from src/contract.ts, then units.wgsl.
+// (call, control, grads, tiles) come first: the prelude generated from src/contract.ts, then units.wgsl.
 
 // ---- prepare ----
 @group(0) @binding(0) var<storage, read> tensorGroups: array<u32>;
@@ -209,26 +209,30 @@ fn step(
   @builtin(local_invocation_index) localIndex: u32,
   @builtin(num_workgroups) numWorkgroups: vec3<u32>,
 ) {
-  let tileIndex = workgroupId.y * numWorkgroups.x + workgroupId.x;
+  // A tile lies inside one tensor (src/plan.ts), so each invocation pays one tile and one scalar lookup for up to
+  // TILE_ELEMENTS_PER_INVOCATION elements, its tile's lanes reading consecutive elements side by side.
+  let invocation = flatInvocationIndex(workgroupId, localIndex, numWorkgroups);
+  let tileIndex = invocation / TILE_LANES;
   if (tileIndex >= arrayLength(&tiles)) { return; }
-  let tile = tiles[tileIndex];
-  if (localIndex >= tile.count) { return; }
-  let position = tile.start + localIndex;
-  // Most tiles lie inside one tensor: skip the search (a loop, costly on compute-bound adapters) for them.
-  var segmentIndex = tile.firstSegment;
-  if (tile.segmentCount > 1u) { segmentIndex = locateSegment(tile, position); }
-  let segment = segments[segmentIndex];
-  let s = tensorScalars[segment.tensor].scalars;
+  let count = tiles[tileIndex].count;
+  let lanes = tileLanes(count);
+  let lane = invocation % TILE_LANES;
+  if (lane >= lanes) { return; }
+  let s = tensorScalars[tiles[tileIndex].tensor].scalars;
   if (s.branch == BRANCH_SKIP) { return; }
-  let i = position - segment.start;
-  let p = segment.paramOffset + i;
-  let k = segment.stateOffset + i;
-  var v = Element(0.0);
-  if (HAS_SECOND_MOMENT) { v = expAvgSq[k]; }
-  let updated = updateElement(s, params[p], grads[segment.gradOffset + i], expAvg[k], v);
-  params[p] = updated.param;
-  expAvg[k] = updated.expAvg;
-  if (HAS_SECOND_MOMENT) { expAvgSq[k] = updated.expAvgSq; }
+  let paramOffset = tiles[tileIndex].paramOffset;
+  let gradOffset = tiles[tileIndex].gradOffset;
+  let stateOffset = tiles[tileIndex].stateOffset;
+  for (var i = lane; i < count; i = i + lanes) {
+    let p = paramOffset + i;
+    let k = stateOffset + i;
+    var v = Element(0.0);
+    if (HAS_SECOND_MOMENT) { v = expAvgSq[k]; }
+    let updated = updateElement(s, params[p], grads[gradOffset + i], expAvg[k], v);
+    params[p] = updated.param;
+    expAvg[k] = updated.expAvg;
+    if (HAS_SECOND_MOMENT) { expAvgSq[k] = updated.expAvgSq; }
+  }
 }
 
 // ---- stepSegment: the same update for a dispatch that covers a single run of one tensor ----

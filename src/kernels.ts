@@ -12,6 +12,7 @@ import {
   PREPARED_SLOT_BYTES,
   SEGMENT,
   STEP_SCALARS,
+  tileWorkgroups,
   WORD_BYTES,
 } from './contract';
 import { BufferBindingError } from './errors';
@@ -24,7 +25,7 @@ import { type ElementWidth, gradStatsShaderSource, optimizerShaderSource } from 
 /** One dispatch group of a step: a unit's bind groups and workgroup counts. */
 export interface Unit {
   width: ElementWidth;
-  /** Workgroups of the tiled entry points (one per tile). */
+  /** Workgroups of the tiled entry points (TILE_LANES invocations per tile). */
   workgroups: [number, number];
   /** `stepSegment` for a unit of one segment (uniform offsets and scalars), else the tiled `step`. */
   stepPipeline: GPUComputePipeline;
@@ -155,6 +156,7 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
   const maxPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
   const units: Unit[] = planned.map((unit, index) => {
     const tiles = runBinding(r.tiles, r.tileRuns, index, unit.tiles.length);
+    const tiledWorkgroups = tileWorkgroups(unit.tiles.length, workgroupSize);
     const segments = runBinding(r.segments, r.segmentRuns, index, unit.segments.length);
     const stateWindow = (page: GPUBuffer) => ({ buffer: page, ...unit.stateWindow });
     const streams = {
@@ -178,7 +180,6 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
           ...streams,
           tiles,
           tensorScalars,
-          segments,
         });
     const reduceBindGroup =
       partials &&
@@ -187,10 +188,9 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
         control,
         grads: streams.grads,
         tiles,
-        segments,
-        partialSums: runBinding(partials, r.partialRuns, index, unit.tiles.length),
+        partialSums: runBinding(partials, r.partialRuns, index, tiledWorkgroups),
       });
-    const workgroups = foldWorkgroups(unit.tiles.length, maxPerDimension);
+    const workgroups = foldWorkgroups(tiledWorkgroups, maxPerDimension);
     return {
       width: unit.width,
       workgroups,

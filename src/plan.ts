@@ -10,7 +10,7 @@
 //            alone, "solo", dispatched as stepSegment).
 //   window   a unit's binding range of each buffer, starting on the storage offset alignment.
 //   segment  a piece as placed in its unit's index space (struct Segment), offsets relative to the windows.
-//   tile     one workgroup's share of a unit's index space and the segments it overlaps (struct Tile).
+//   tile     a short run of one segment, served by TILE_LANES invocations (struct Tile); a workgroup serves several.
 //   slot     not a planning term: one recorded step's entry in the call ring (call-ring.ts), or one tensor's
 //            256-byte PreparedSlot of step scalars.
 import type { ElementWidth } from './shaders';
@@ -47,12 +47,16 @@ export interface PlannedSegment {
   tensor: number;
 }
 
-/** One workgroup's range of the index space and the segments it overlaps (struct Tile). */
+/** A short range of the index space, inside one segment (struct Tile). */
 export interface PlannedTile {
   start: number;
   count: number;
-  firstSegment: number;
-  segmentCount: number;
+  segment: number;
+  tensor: number;
+  /** The segment's offsets moved to the tile's first Element. */
+  paramOffset: number;
+  gradOffset: number;
+  stateOffset: number;
 }
 
 export interface PlannedUnit {
@@ -74,6 +78,8 @@ export interface PlanLimits {
   /** Largest moment page, in bytes. */
   maxPageBytes: number;
   workgroupSize: number;
+  /** Longest tile, in Elements (see TILE_LANES in contract.ts). */
+  tileElements: number;
   vectorize: boolean;
   /** Pieces at least this long (f32 elements) may get a dispatch of their own… */
   soloElements: number;
@@ -260,15 +266,23 @@ function unitOf(
     });
     total += count;
   }
+  // Tiles never straddle a segment, so an invocation looks up one tile and one tensor's scalars, with no search.
+  // They are short (a few invocations each, packed into workgroups), so a small tensor idles few invocations.
+  const tileLength = limits.tileElements;
   const tiles: PlannedTile[] = [];
-  let segment = 0;
-  for (let start = 0; start < total; start += limits.workgroupSize) {
-    const end = Math.min(total, start + limits.workgroupSize);
-    while (segments[segment]!.start + segments[segment]!.count <= start) segment++;
-    let last = segment;
-    while (segments[last]!.start + segments[last]!.count < end) last++;
-    tiles.push({ start, count: end - start, firstSegment: segment, segmentCount: last - segment + 1 });
-  }
+  segments.forEach((segment, index) => {
+    for (let skipped = 0; skipped < segment.count; skipped += tileLength) {
+      tiles.push({
+        start: segment.start + skipped,
+        count: Math.min(tileLength, segment.count - skipped),
+        segment: index,
+        tensor: segment.tensor,
+        paramOffset: segment.paramOffset + skipped,
+        gradOffset: segment.gradOffset + skipped,
+        stateOffset: segment.stateOffset + skipped,
+      });
+    }
+  });
   const tensor = tensors[first.tensor]!;
   return {
     width,

@@ -15,6 +15,7 @@ import {
   type StructLayout,
   type StructValues,
   TILE,
+  tileWorkgroups,
   WORD_BYTES,
 } from './contract';
 import { packGroupConfig, packStepTable } from './layouts';
@@ -227,7 +228,7 @@ export function allocateResources(creation: Creation, input: ResourceInputs): Re
     storageAlignment,
   );
   const partialRuns = layoutRuns(
-    units.map((unit) => unit.tiles.length),
+    units.map((unit) => tileWorkgroups(unit.tiles.length, execution.workgroupSize)),
     WORD_BYTES,
     storageAlignment,
   );

@@ -2,6 +2,8 @@
 // (schedule, gradient checks, loss scale); execution options change only how it runs (ring size, table lengths,
 // binding sizes, batching). Both are resolved here against the device's limits, before anything is allocated, so
 // a bad value throws with nothing to undo. Pure: reads `device.limits` values passed in, makes no GPU calls.
+
+import { TILE_ELEMENTS_PER_INVOCATION, TILE_LANES } from './contract';
 import { configAssert, describeValue, OptimizerConfigError } from './errors';
 import { F32_MAX, validateGradScale, validateMaxGradNorm } from './options';
 import type { PlanLimits } from './plan';
@@ -180,6 +182,7 @@ export function resolveExecution(
       maxBindingBytes,
       maxPageBytes: Math.min(limits.maxBufferSize, maxBindingBytes),
       workgroupSize,
+      tileElements: TILE_LANES * TILE_ELEMENTS_PER_INVOCATION,
       vectorize: execution.vectorize ?? true,
       soloElements: execution.soloElements ?? 65_536,
       soloDispatches: execution.soloDispatches ?? 16,
