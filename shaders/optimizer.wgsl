@@ -19,6 +19,52 @@
 override HAS_SECOND_MOMENT: bool = true;
 // Whether a gradient-statistics pass (found-inf check, global-norm clipping) ran before this step.
 override GRAD_STATS: bool = false;
+// bf16 moments round to nearest even instead of stochastically: only for the test that shows why they must not.
+override STATE_ROUNDING_NEAREST: bool = false;
+// Mixed into every stochastic rounding decision; the same seed gives the same run.
+override STATE_ROUNDING_SEED: u32 = 0u;
+
+// ---- bf16 moments (used through the load/store functions generated in front of this file, src/shaders.ts) ----
+
+// A counter-based hash (lowbias32): the randomness of stochastic rounding is a function of (seed, tensor, step,
+// element, moment), so no generator state lives in memory and a run repeats exactly.
+fn mixBits(x: u32) -> u32 {
+  var h = x;
+  h = (h ^ (h >> 16u)) * 0x7feb352du;
+  h = (h ^ (h >> 15u)) * 0x846ca68bu;
+  return h ^ (h >> 16u);
+}
+
+// The upper half of x's bits, rounded up with probability (lower half) / 2^16: unbiased, E[result] = x. A finite
+// x may round to ±Inf only past bf16's largest value. Inf passes through; NaN stays NaN (a quiet bit is set so
+// that dropping its lower mantissa bits cannot turn it into Inf).
+fn roundToBf16(x: f32, noise: u32) -> u32 {
+  let bits = bitcast<u32>(x);
+  if ((bits & 0x7f800000u) == 0x7f800000u) {
+    return (bits >> 16u) | select(0u, 0x40u, (bits & 0x7fffffu) != 0u);
+  }
+  var increment = noise & 0xffffu;
+  if (STATE_ROUNDING_NEAREST) { increment = 0x7fffu + ((bits >> 16u) & 1u); }
+  return (bits + increment) >> 16u;
+}
+
+fn bf16Half(word: u32, high: u32) -> f32 {
+  return bitcast<f32>(select(word << 16u, word & 0xffff0000u, high != 0u));
+}
+
+fn unpackBf16x4(words: vec2<u32>) -> vec4<f32> {
+  return vec4<f32>(bf16Half(words.x, 0u), bf16Half(words.x, 1u), bf16Half(words.y, 0u), bf16Half(words.y, 1u));
+}
+
+fn packBf16x4(value: vec4<f32>, noise: u32) -> vec2<u32> {
+  let h = vec4<u32>(
+    roundToBf16(value.x, mixBits(noise)),
+    roundToBf16(value.y, mixBits(noise + 1u)),
+    roundToBf16(value.z, mixBits(noise + 2u)),
+    roundToBf16(value.w, mixBits(noise + 3u)),
+  );
+  return vec2<u32>(h.x | (h.y << 16u), h.z | (h.w << 16u));
+}
 
 // The BRANCH_*, KIND_*, FLAG_* and CALL_* codes, the host-visible structs (StepScalars, PreparedSlot, GroupConfig,
 // StepFactors, CallData, ScheduleEntry, GradControl, Segment, Tile) and the bindings shared with grad-stats.wgsl
@@ -164,13 +210,14 @@ fn prepareTensor(tensor: u32, skip: bool, clipFactor: f32, lrFactor: f32) {
   prepared.denomEps = factors.denomEps;
   prepared.momentumScale = lr * factors.momentumFactor;
   prepared.nesterovMomentum = select(0.0, config.beta1, factors.branch == BRANCH_NESTEROV);
+  prepared.roundingSeed = mixBits(mixBits(STATE_ROUNDING_SEED ^ tensor) ^ (t * 0x9e3779b9u));
   preparedScalars[tensor].scalars = prepared;
 }
 
 // ---- step ----
 @group(0) @binding(8) var<storage, read_write> params: array<Element>;
-@group(0) @binding(10) var<storage, read_write> expAvg: array<Element>;
-@group(0) @binding(11) var<storage, read_write> expAvgSq: array<Element>;
+@group(0) @binding(10) var<storage, read_write> expAvg: array<MomentWord>;
+@group(0) @binding(11) var<storage, read_write> expAvgSq: array<MomentWord>;
 @group(0) @binding(13) var<storage, read> tensorScalars: array<PreparedSlot>;
 
 struct Updated {
@@ -203,6 +250,18 @@ fn updateElement(s: StepScalars, param: Element, rawGrad: Element, m: Element, v
   return Updated(nextParam, nextM, nextV);
 }
 
+// One Element's read-modify-write. The moments go through the generated load/store functions (f32 or bf16);
+// each stored moment of each element gets its own rounding noise.
+fn updateAt(s: StepScalars, p: u32, g: u32, k: u32) {
+  var v = Element(0.0);
+  if (HAS_SECOND_MOMENT) { v = loadExpAvgSq(k); }
+  let updated = updateElement(s, params[p], grads[g], loadExpAvg(k), v);
+  params[p] = updated.param;
+  let noise = s.roundingSeed ^ mixBits(k);
+  storeExpAvg(k, updated.expAvg, noise);
+  if (HAS_SECOND_MOMENT) { storeExpAvgSq(k, updated.expAvgSq, noise ^ 0x5bd1e995u); }
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn step(
   @builtin(workgroup_id) workgroupId: vec3<u32>,
@@ -224,14 +283,7 @@ fn step(
   let gradOffset = tiles[tileIndex].gradOffset;
   let stateOffset = tiles[tileIndex].stateOffset;
   for (var i = lane; i < count; i = i + lanes) {
-    let p = paramOffset + i;
-    let k = stateOffset + i;
-    var v = Element(0.0);
-    if (HAS_SECOND_MOMENT) { v = expAvgSq[k]; }
-    let updated = updateElement(s, params[p], grads[gradOffset + i], expAvg[k], v);
-    params[p] = updated.param;
-    expAvg[k] = updated.expAvg;
-    if (HAS_SECOND_MOMENT) { expAvgSq[k] = updated.expAvgSq; }
+    updateAt(s, paramOffset + i, gradOffset + i, stateOffset + i);
   }
 }
 
@@ -252,12 +304,5 @@ fn stepSegment(
   let i = flatInvocationIndex(workgroupId, localIndex, numWorkgroups);
   let s = unitScalars;
   if (i >= unitSegment.count || s.branch == BRANCH_SKIP) { return; }
-  let p = unitSegment.paramOffset + i;
-  let k = unitSegment.stateOffset + i;
-  var v = Element(0.0);
-  if (HAS_SECOND_MOMENT) { v = expAvgSq[k]; }
-  let updated = updateElement(s, params[p], grads[unitSegment.gradOffset + i], expAvg[k], v);
-  params[p] = updated.param;
-  expAvg[k] = updated.expAvg;
-  if (HAS_SECOND_MOMENT) { expAvgSq[k] = updated.expAvgSq; }
+  updateAt(s, unitSegment.paramOffset + i, unitSegment.gradOffset + i, unitSegment.stateOffset + i);
 }

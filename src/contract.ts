@@ -13,6 +13,8 @@ export const PARAM_ELEMENT_BYTES = 4;
  * the host side of the moment pages and windows.
  */
 export const STATE_ELEMENT_BYTES = 4;
+/** Bytes of one moment stored as bf16 (the upper half of an f32; two per u32 word). */
+export const BF16_STATE_ELEMENT_BYTES = 2;
 /** WGSL's alignment of a struct that ends in a vec4: host structs are padded to multiples of it. */
 const STRUCT_ALIGNMENT = 16;
 
@@ -194,6 +196,13 @@ export const STEP_SCALARS = struct(
     denomEps: ['f32', 'eps, or eps * sqrt(bc2) when eps is added to the bias-corrected sqrt(v)'],
     momentumScale: ['f32', "lr / bc1 (RAdam's SGD branch) or lr (SGD)"],
     nesterovMomentum: ['f32'],
+    roundingSeed: [
+      'u32',
+      'hash of (tensor, step, seed): the stochastic rounding of bf16 moments mixes in the element',
+    ],
+    _pad0: ['u32'],
+    _pad1: ['u32'],
+    _pad2: ['u32'],
   },
 );
 

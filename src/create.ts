@@ -6,10 +6,12 @@
 
 import { CallRing } from './call-ring';
 import {
+  BF16_STATE_ELEMENT_BYTES,
   callWords,
   GRAD_CONTROL,
   PREPARED_SLOT_BYTES,
   SCHEDULE_ENTRY,
+  STATE_ELEMENT_BYTES,
   STEP_FACTORS,
   WORD_BYTES,
 } from './contract';
@@ -119,8 +121,12 @@ async function assemble<Options extends object>(
     const run = resolveExecution(executionOptions, limits, callBytes, controlSizes);
     const training = resolveTraining(trainingOptions);
     // 3. plan
-    const { placements, pageElements } = placeState(params, run.plan);
-    const units = planUnits(params, placements, run.plan);
+    const plan = {
+      ...run.plan,
+      stateElementBytes: training.stateFormat === 'bf16' ? BF16_STATE_ELEMENT_BYTES : STATE_ELEMENT_BYTES,
+    };
+    const { placements, pageElements } = placeState(params, plan);
+    const units = planUnits(params, placements, plan);
     const groupOf = groups.flatMap((group, index) => group.params.map(() => index));
     // 4. resources
     const label = `webgpu-radam ${name}`;
@@ -131,6 +137,7 @@ async function assemble<Options extends object>(
       groups,
       groupOf,
       pageElements,
+      stateElementBytes: plan.stateElementBytes,
       units,
       execution: run,
       gradStats,
@@ -141,6 +148,8 @@ async function assemble<Options extends object>(
       label,
       hasSecondMoment,
       gradStats,
+      stateFormat: training.stateFormat,
+      roundStateToNearest: run.roundStateToNearest,
       workgroupSize: run.workgroupSize,
       groupCount: groups.length,
       tensorCount: params.length,

@@ -21,6 +21,7 @@ import { checkedComputePipeline, getBindGroupLayout } from './pipeline-cache';
 import type { PlannedUnit } from './plan';
 import { type Creation, type Resources, runBinding } from './resources';
 import { type ElementWidth, gradStatsShaderSource, optimizerShaderSource } from './shaders';
+import type { StateFormat } from './training-options';
 
 /** One dispatch group of a step: a unit's bind groups and workgroup counts. */
 export interface Unit {
@@ -54,6 +55,8 @@ export interface KernelInputs {
   label: string;
   hasSecondMoment: boolean;
   gradStats: boolean;
+  stateFormat: StateFormat;
+  roundStateToNearest: boolean;
   workgroupSize: number;
   groupCount: number;
   tensorCount: number;
@@ -76,15 +79,16 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
     WORKGROUP_SIZE: workgroupSize,
     HAS_SECOND_MOMENT: input.hasSecondMoment ? 1 : 0,
     GRAD_STATS: gradStats ? 1 : 0,
+    STATE_ROUNDING_NEAREST: input.roundStateToNearest ? 1 : 0,
   };
-  const keySuffix = `wg=${workgroupSize}|m2=${input.hasSecondMoment}|stats=${gradStats}`;
+  const keySuffix = `wg=${workgroupSize}|m2=${input.hasSecondMoment}|stats=${gradStats}|state=${input.stateFormat}|nearest=${input.roundStateToNearest}`;
   const compiled = new Map<string, GPUComputePipeline>();
   const pipeline = async (entry: OptimizerEntryPoint, width: ElementWidth) => {
     const key = `optimizer|${entry}|width=${width}|${keySuffix}`;
     const statsModule = entry === 'reduceGrads' || entry === 'finalizeGradStats';
     const made = await checkedComputePipeline(device, {
       key,
-      code: statsModule ? gradStatsShaderSource(width) : optimizerShaderSource(width),
+      code: statsModule ? gradStatsShaderSource(width) : optimizerShaderSource(width, input.stateFormat),
       entryPoint: entry,
       layout: layoutOf(device, entry),
       // Only the step module declares the feature overrides.

@@ -2,7 +2,7 @@
 // lifetime. Everything it holds was built by create.ts's sequence and arrives in a few bundles (kernels, buffers,
 // call ring, training options); nothing here allocates GPU objects after construction except readbacks.
 import type { CallRing } from './call-ring';
-import { GRAD_CONTROL, STATE_ELEMENT_BYTES, WORD_BYTES } from './contract';
+import { BF16_STATE_ELEMENT_BYTES, GRAD_CONTROL, STATE_ELEMENT_BYTES, WORD_BYTES } from './contract';
 import { configAssert, describeValue, OptimizerConfigError, OptimizerStateError } from './errors';
 import { type Kernels, recordPass } from './kernels';
 import { validateGradScale, validateLearningRate } from './options';
@@ -432,8 +432,9 @@ export class FusedOptimizer {
       ...[...expAvgPages, ...expAvgSqPages].map((page) => ({ buffer: page, size: page.size })),
     ]);
     const completed = this.#settle(new DataView(controlBytes!));
-    const pages = pageBytes.map((bytes) => new Float32Array(bytes));
-    return assembleState(
+    const bf16 = this.#training.stateFormat === 'bf16';
+    const pages = pageBytes.map((bytes) => (bf16 ? widenBf16(bytes) : new Float32Array(bytes)));
+    const state = assembleState(
       this.name,
       completed,
       this.paramGroups,
@@ -442,6 +443,8 @@ export class FusedOptimizer {
       pages.slice(0, expAvgPages.length),
       pages.slice(expAvgPages.length),
     );
+    if (bf16) state.header.stateFormat = 'bf16';
+    return state;
   }
 
   /** Copies `regions` in one submit, so they are one snapshot, and wraps any failure into a typed error. */
@@ -509,6 +512,13 @@ export class FusedOptimizer {
     header.tensors.forEach((t, i) => {
       const mine = this.#tensors[i]!;
       if (t.length === 0) return;
+      if (this.#training.stateFormat === 'bf16') {
+        const at = mine.offset * BF16_STATE_ELEMENT_BYTES;
+        queue.writeBuffer(expAvgPages[mine.page]!, at, narrowToBf16(payload, t.exp_avg, t.length));
+        if (t.exp_avg_sq !== undefined)
+          queue.writeBuffer(expAvgSqPages[mine.page]!, at, narrowToBf16(payload, t.exp_avg_sq, t.length));
+        return;
+      }
       const at = mine.offset * STATE_ELEMENT_BYTES;
       queue.writeBuffer(expAvgPages[mine.page]!, at, payload, t.exp_avg, t.length);
       if (t.exp_avg_sq !== undefined)
@@ -560,7 +570,9 @@ export class FusedOptimizer {
     return {
       expAvg: this.#buffers.expAvgPages[placement.page]!,
       expAvgSq: this.#buffers.expAvgSqPages[placement.page],
-      byteOffset: placement.offset * STATE_ELEMENT_BYTES,
+      byteOffset:
+        placement.offset *
+        (this.#training.stateFormat === 'bf16' ? BF16_STATE_ELEMENT_BYTES : STATE_ELEMENT_BYTES),
       length: placement.length,
     };
   }
@@ -589,4 +601,26 @@ export interface OptimizerParts {
   buffers: StateBuffers;
   ring: CallRing;
   training: ResolvedTraining;
+}
+
+/** A bf16 page (two moments per word, low half first) as f32 values, exactly. */
+function widenBf16(bytes: ArrayBuffer): Float32Array {
+  const halves = new Uint16Array(bytes);
+  const words = new Uint32Array(halves.length);
+  for (let i = 0; i < halves.length; i++) words[i] = halves[i]! << 16;
+  return new Float32Array(words.buffer);
+}
+
+/**
+ * `length` f32 moments from `payload` as bf16 halves, rounded to nearest even (exact for moments that came from a
+ * bf16 state), padded to whole words: the padding lies in the tensor's aligned state slot.
+ */
+function narrowToBf16(payload: Float32Array, start: number, length: number): Uint16Array<ArrayBuffer> {
+  const bits = new Uint32Array(Float32Array.from(payload.subarray(start, start + length)).buffer);
+  const halves = new Uint16Array(length + (length % 2));
+  for (let i = 0; i < length; i++) {
+    const b = bits[i]!;
+    halves[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+  }
+  return halves;
 }

@@ -25,7 +25,7 @@ export interface PlannedTensor {
 
 export interface StatePlacement {
   page: number;
-  /** In f32 elements from the start of the page. */
+  /** In state elements from the start of the page. */
   offset: number;
 }
 
@@ -77,6 +77,8 @@ export interface PlanLimits {
   maxBindingBytes: number;
   /** Largest moment page, in bytes. */
   maxPageBytes: number;
+  /** Bytes of one stored moment: 4 (f32) or 2 (bf16). */
+  stateElementBytes: number;
   workgroupSize: number;
   /** Longest tile, in Elements (see TILE_LANES in contract.ts). */
   tileElements: number;
@@ -92,8 +94,8 @@ export function placeState(
   limits: PlanLimits,
 ): { placements: StatePlacement[]; pageElements: number[] } {
   // Each tensor's state starts on a storage-alignment boundary, so state bindings never need widening.
-  const align = limits.storageAlignment / 4;
-  const pageLimit = Math.floor(limits.maxPageBytes / 4 / align) * align;
+  const align = limits.storageAlignment / limits.stateElementBytes;
+  const pageLimit = Math.floor(limits.maxPageBytes / limits.stateElementBytes / align) * align;
   const pageElements: number[] = [];
   const placements = tensors.map((tensor) => {
     const padded = Math.ceil(tensor.length / align) * align;
@@ -138,7 +140,7 @@ function piecesOf(
         length,
         paramByte: tensor.paramOffset + start * 4,
         gradByte: tensor.gradOffset + start * 4,
-        stateByte: (placements[index]!.offset + start) * 4,
+        stateByte: (placements[index]!.offset + start) * limits.stateElementBytes,
       });
     for (let start = 0; start < tensor.length; start += maxPiece) {
       const chunk = Math.min(maxPiece, tensor.length - start);
@@ -157,12 +159,14 @@ interface Bounds {
   state: [number, number];
 }
 
-function boundsOf(piece: Piece): Bounds {
+function boundsOf(piece: Piece, stateElementBytes: number): Bounds {
   const bytes = piece.length * 4;
   return {
     param: [piece.paramByte, piece.paramByte + bytes],
     grad: [piece.gradByte, piece.gradByte + bytes],
-    state: [piece.stateByte, piece.stateByte + bytes],
+    // bf16 state of odd length ends mid-word: its binding takes the whole word, which lies in the tensor's
+    // aligned slot.
+    state: [piece.stateByte, piece.stateByte + Math.ceil((piece.length * stateElementBytes) / 4) * 4],
   };
 }
 
@@ -225,7 +229,7 @@ export function planUnits(
       bounds = undefined;
     };
     for (const piece of batch) {
-      const own = boundsOf(piece);
+      const own = boundsOf(piece, limits.stateElementBytes);
       const merged = bounds ? mergeBounds(bounds, own) : own;
       const fits = (['param', 'grad', 'state'] as const).every(
         (key) => windowOf(merged[key][0], merged[key][1], alignment).size <= limits.maxBindingBytes,
@@ -261,7 +265,7 @@ function unitOf(
       tensor: piece.tensor,
       paramOffset: (piece.paramByte - paramWindow.offset) / elementBytes,
       gradOffset: (piece.gradByte - gradWindow.offset) / elementBytes,
-      stateOffset: (piece.stateByte - stateWindow.offset) / elementBytes,
+      stateOffset: (piece.stateByte - stateWindow.offset) / (limits.stateElementBytes * width),
       count,
     });
     total += count;

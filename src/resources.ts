@@ -10,7 +10,6 @@ import {
   packStruct,
   SCHEDULE_ENTRY,
   SEGMENT,
-  STATE_ELEMENT_BYTES,
   STEP_FACTORS,
   type StructLayout,
   type StructValues,
@@ -133,6 +132,8 @@ export interface ResourceInputs {
   groupOf: readonly number[];
   /** State elements of each moment page. */
   pageElements: readonly number[];
+  /** Bytes of one stored moment (4 for f32, 2 for bf16). */
+  stateElementBytes: number;
   units: readonly PlannedUnit[];
   execution: ResolvedExecution;
   gradStats: boolean;
@@ -164,7 +165,7 @@ export function allocateResources(creation: Creation, input: ResourceInputs): Re
   // createBuffer zero-fills, which is the moments' initial state.
   const page = (moment: string) =>
     input.pageElements.map((elements, index) =>
-      allocate(`${moment} page ${index}`, elements * STATE_ELEMENT_BYTES, stateUsage),
+      allocate(`${moment} page ${index}`, elements * input.stateElementBytes, stateUsage),
     );
   const expAvgPages = page('exp_avg');
   const expAvgSqPages = input.hasSecondMoment ? page('exp_avg_sq') : [];

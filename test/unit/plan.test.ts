@@ -33,6 +33,7 @@ function randomModel(seed: number): { tensors: PlannedTensor[]; limits: PlanLimi
       storageAlignment,
       maxBindingBytes: storageAlignment * (2 + Math.floor(random() * 40)),
       maxPageBytes: 1 << 20,
+      stateElementBytes: random() < 0.5 ? 4 : 2,
       workgroupSize: [4, 64, 256][Math.floor(random() * 3)]!,
       tileElements: [1, 7, 32, 1024][Math.floor(random() * 4)]!,
       vectorize: random() < 0.8,
@@ -66,8 +67,9 @@ describe('planUnits', () => {
           expect(unit.gradWindow.offset + segment.gradOffset * elementBytes - tensor.gradOffset).toBe(
             first * 4,
           );
-          const stateByte = unit.stateWindow.offset + segment.stateOffset * elementBytes;
-          expect(stateByte / 4 - placements[segment.tensor]!.offset).toBe(first);
+          const stateByte =
+            unit.stateWindow.offset + segment.stateOffset * limits.stateElementBytes * unit.width;
+          expect(stateByte / limits.stateElementBytes - placements[segment.tensor]!.offset).toBe(first);
           // The segment's bytes lie inside every window.
           expect(paramByte + segment.count * elementBytes).toBeLessThanOrEqual(
             unit.paramWindow.offset + unit.paramWindow.size,
@@ -109,6 +111,7 @@ describe('planUnits', () => {
       storageAlignment: 256,
       maxBindingBytes: 1 << 20,
       maxPageBytes: 1 << 20,
+      stateElementBytes: 4,
       workgroupSize: 64,
       tileElements: 32,
       vectorize: true,
