@@ -1,6 +1,6 @@
 // Gradient statistics before a step, without any readback: a module of its own behind the generated prelude and
-// units.wgsl, which declare the structs and the shared bindings (call, control, grads, tiles, segments).
-// reduceGrads sums the squares of the active tensors' gradients per tile and flags any non-finite one;
+// units.wgsl, which declare the structs and the shared bindings (call, control, grads, tiles).
+// reduceGrads sums the squares of the active tensors' gradients per workgroup and flags any non-finite one;
 // finalizeGradStats adds the partial sums into torch's clip_grad_norm_ factor. prepare then skips the step on a
 // non-finite gradient (skipped steps do not advance the schedule either).
 
@@ -26,29 +26,31 @@ fn reduceGrads(
   @builtin(local_invocation_index) localIndex: u32,
   @builtin(num_workgroups) numWorkgroups: vec3<u32>,
 ) {
-  let tileIndex = workgroupId.y * numWorkgroups.x + workgroupId.x;
+  let workgroup = workgroupId.y * numWorkgroups.x + workgroupId.x;
   // Depends only on the workgroup, so the barriers below stay in uniform control flow.
-  let inRange = tileIndex < arrayLength(&tiles);
+  let inRange = workgroup * WORKGROUP_SIZE < arrayLength(&tiles) * TILE_LANES;
+  let invocation = flatInvocationIndex(workgroupId, localIndex, numWorkgroups);
+  let tileIndex = invocation / TILE_LANES;
   var sumOfSquares = 0.0;
-  if (inRange) {
+  if (inRange && tileIndex < arrayLength(&tiles)) {
     let tile = tiles[tileIndex];
-    if (localIndex < tile.count) {
-      let position = tile.start + localIndex;
-      let segment = segments[locateSegment(tile, position)];
-      if (tensorIsActive(segment.tensor)) {
-        let g = grads[segment.gradOffset + position - segment.start];
+    let lanes = tileLanes(tile.count);
+    let lane = invocation % TILE_LANES;
+    if (lane < lanes && tensorIsActive(tile.tensor)) {
+      for (var i = lane; i < tile.count; i = i + lanes) {
+        let g = grads[tile.gradOffset + i];
         // Exponent bits, not isinf/isnan: WGSL lets compilers assume floats are finite.
         if (any((bitcast<ElementBits>(g) & ElementBits(EXPONENT_MASK)) == ElementBits(EXPONENT_MASK))) {
           atomicOr(&control.nonFinite, 1u);
         }
-        sumOfSquares = elementSum(g * g);
+        sumOfSquares = sumOfSquares + elementSum(g * g);
       }
     }
   }
   scratch[localIndex] = sumOfSquares;
   reduceScratch(localIndex);
   if (inRange && localIndex == 0u) {
-    partialSums[tileIndex] = scratch[0];
+    partialSums[workgroup] = scratch[0];
   }
 }
 

@@ -9,7 +9,7 @@
 //            once (28 bytes per f32 element with a second moment, 20 without; AMSGrad's max adds 8, and a
 //            Lookahead sync step reads and writes the slow weights, 8 more, on that tensor's sync steps only).
 // Tensors that share buffers are packed end to end into one index space ("segments"), cut into tiles of one
-// workgroup each, so a model with a thousand small tensors needs no more dispatches or idle invocations than one
+// workgroup each (never straddling a segment), so a model with a thousand small tensors needs no more dispatches or idle invocations than one
 // big tensor. Every global has its own binding number; each entry point's layout lists just the ones it uses.
 // Everything that depends only on the step count and the hyper-parameters (bias corrections, RAdam's rho_t and
 // rectification, the branch) comes from a float64 table computed on the host; only steps beyond that table are
@@ -26,10 +26,56 @@ override AMSGRAD: bool = false;
 // Some param group uses Lookahead: extraState holds the slow weights, read and written only on a tensor's sync
 // steps (and written once, on its first step). Off, the host binds a placeholder.
 override LOOKAHEAD: bool = false;
+// bf16 moments round to nearest even instead of stochastically: only for the test that shows why they must not.
+override STATE_ROUNDING_NEAREST: bool = false;
+// Mixed into every stochastic rounding decision; the same seed gives the same run.
+override STATE_ROUNDING_SEED: u32 = 0u;
+
+// ---- bf16 moments (used through the load/store functions generated in front of this file, src/shaders.ts) ----
+
+// A counter-based hash (lowbias32): the randomness of stochastic rounding is a function of (seed, tensor, step,
+// element, moment), so no generator state lives in memory and a run repeats exactly.
+fn mixBits(x: u32) -> u32 {
+  var h = x;
+  h = (h ^ (h >> 16u)) * 0x7feb352du;
+  h = (h ^ (h >> 15u)) * 0x846ca68bu;
+  return h ^ (h >> 16u);
+}
+
+// The upper half of x's bits, rounded up with probability (lower half) / 2^16: unbiased, E[result] = x. A finite
+// x may round to ±Inf only past bf16's largest value. Inf passes through; NaN stays NaN (a quiet bit is set so
+// that dropping its lower mantissa bits cannot turn it into Inf).
+fn roundToBf16(x: f32, noise: u32) -> u32 {
+  let bits = bitcast<u32>(x);
+  if ((bits & 0x7f800000u) == 0x7f800000u) {
+    return (bits >> 16u) | select(0u, 0x40u, (bits & 0x7fffffu) != 0u);
+  }
+  var increment = noise & 0xffffu;
+  if (STATE_ROUNDING_NEAREST) { increment = 0x7fffu + ((bits >> 16u) & 1u); }
+  return (bits + increment) >> 16u;
+}
+
+fn bf16Half(word: u32, high: u32) -> f32 {
+  return bitcast<f32>(select(word << 16u, word & 0xffff0000u, high != 0u));
+}
+
+fn unpackBf16x4(words: vec2<u32>) -> vec4<f32> {
+  return vec4<f32>(bf16Half(words.x, 0u), bf16Half(words.x, 1u), bf16Half(words.y, 0u), bf16Half(words.y, 1u));
+}
+
+fn packBf16x4(value: vec4<f32>, noise: u32) -> vec2<u32> {
+  let h = vec4<u32>(
+    roundToBf16(value.x, mixBits(noise)),
+    roundToBf16(value.y, mixBits(noise + 1u)),
+    roundToBf16(value.z, mixBits(noise + 2u)),
+    roundToBf16(value.w, mixBits(noise + 3u)),
+  );
+  return vec2<u32>(h.x | (h.y << 16u), h.z | (h.w << 16u));
+}
 
 // The BRANCH_*, KIND_*, FLAG_* and CALL_* codes, the host-visible structs (StepScalars, PreparedSlot, GroupConfig,
 // StepFactors, CallData, ScheduleEntry, GradControl, Segment, Tile) and the bindings shared with grad-stats.wgsl
-// (call, control, grads, tiles, segments) come first: the prelude generated from src/contract.ts, then units.wgsl.
+// (call, control, grads, tiles) come first: the prelude generated from src/contract.ts, then units.wgsl.
 
 // ---- prepare ----
 @group(0) @binding(0) var<storage, read> tensorGroups: array<u32>;
@@ -183,13 +229,14 @@ fn prepareTensor(tensor: u32, skip: bool, clipFactor: f32, lrFactor: f32) {
     // The per-tensor count: skipped and inactive steps, which do not advance it, do not count toward k either.
     prepared.lookaheadAlpha = select(0.0, config.lookaheadAlpha, t % config.lookaheadK == 0u);
   }
+  prepared.roundingSeed = mixBits(mixBits(STATE_ROUNDING_SEED ^ tensor) ^ (t * 0x9e3779b9u));
   preparedScalars[tensor].scalars = prepared;
 }
 
 // ---- step ----
 @group(0) @binding(8) var<storage, read_write> params: array<Element>;
-@group(0) @binding(10) var<storage, read_write> expAvg: array<Element>;
-@group(0) @binding(11) var<storage, read_write> expAvgSq: array<Element>;
+@group(0) @binding(10) var<storage, read_write> expAvg: array<MomentWord>;
+@group(0) @binding(11) var<storage, read_write> expAvgSq: array<MomentWord>;
 @group(0) @binding(13) var<storage, read> tensorScalars: array<PreparedSlot>;
 // AMSGrad's max_exp_avg_sq and Lookahead's slow weights, in one binding so that `step` stays within the 8 storage
 // buffers per stage every WebGPU device offers: the max at the state index k, the slow weights at
@@ -244,38 +291,47 @@ fn lookaheadParam(s: StepScalars, before: Element, fast: Element, slowIndex: u32
   return fast;
 }
 
+// One Element's read-modify-write. The moments go through the generated load/store functions (f32 or bf16);
+// each stored moment of each element gets its own rounding noise.
+fn updateAt(s: StepScalars, p: u32, g: u32, k: u32, slowOffset: u32) {
+  var v = Element(0.0);
+  if (HAS_SECOND_MOMENT) { v = loadExpAvgSq(k); }
+  var vMax = Element(0.0);
+  if (AMSGRAD) { vMax = extraState[k]; }
+  let param = params[p];
+  let updated = updateElement(s, param, grads[g], loadExpAvg(k), v, vMax);
+  var nextParam = updated.param;
+  if (LOOKAHEAD) { nextParam = lookaheadParam(s, param, nextParam, k + slowOffset); }
+  params[p] = nextParam;
+  let noise = s.roundingSeed ^ mixBits(k);
+  storeExpAvg(k, updated.expAvg, noise);
+  if (HAS_SECOND_MOMENT) { storeExpAvgSq(k, updated.expAvgSq, noise ^ 0x5bd1e995u); }
+  if (AMSGRAD) { extraState[k] = updated.expAvgSqMax; }
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn step(
   @builtin(workgroup_id) workgroupId: vec3<u32>,
   @builtin(local_invocation_index) localIndex: u32,
   @builtin(num_workgroups) numWorkgroups: vec3<u32>,
 ) {
-  let tileIndex = workgroupId.y * numWorkgroups.x + workgroupId.x;
+  // A tile lies inside one tensor (src/plan.ts), so each invocation pays one tile and one scalar lookup for up to
+  // TILE_ELEMENTS_PER_INVOCATION elements, its tile's lanes reading consecutive elements side by side.
+  let invocation = flatInvocationIndex(workgroupId, localIndex, numWorkgroups);
+  let tileIndex = invocation / TILE_LANES;
   if (tileIndex >= arrayLength(&tiles)) { return; }
-  let tile = tiles[tileIndex];
-  if (localIndex >= tile.count) { return; }
-  let position = tile.start + localIndex;
-  // Most tiles lie inside one tensor: skip the search (a loop, costly on compute-bound adapters) for them.
-  var segmentIndex = tile.firstSegment;
-  if (tile.segmentCount > 1u) { segmentIndex = locateSegment(tile, position); }
-  let segment = segments[segmentIndex];
-  let s = tensorScalars[segment.tensor].scalars;
+  let count = tiles[tileIndex].count;
+  let lanes = tileLanes(count);
+  let lane = invocation % TILE_LANES;
+  if (lane >= lanes) { return; }
+  let s = tensorScalars[tiles[tileIndex].tensor].scalars;
   if (s.branch == BRANCH_SKIP) { return; }
-  let i = position - segment.start;
-  let p = segment.paramOffset + i;
-  let k = segment.stateOffset + i;
-  var v = Element(0.0);
-  if (HAS_SECOND_MOMENT) { v = expAvgSq[k]; }
-  var vMax = Element(0.0);
-  if (AMSGRAD) { vMax = extraState[k]; }
-  let param = params[p];
-  let updated = updateElement(s, param, grads[segment.gradOffset + i], expAvg[k], v, vMax);
-  var nextParam = updated.param;
-  if (LOOKAHEAD) { nextParam = lookaheadParam(s, param, nextParam, k + segment.slowOffset); }
-  params[p] = nextParam;
-  expAvg[k] = updated.expAvg;
-  if (HAS_SECOND_MOMENT) { expAvgSq[k] = updated.expAvgSq; }
-  if (AMSGRAD) { extraState[k] = updated.expAvgSqMax; }
+  let paramOffset = tiles[tileIndex].paramOffset;
+  let gradOffset = tiles[tileIndex].gradOffset;
+  let stateOffset = tiles[tileIndex].stateOffset;
+  for (var i = lane; i < count; i = i + lanes) {
+    updateAt(s, paramOffset + i, gradOffset + i, stateOffset + i, tiles[tileIndex].slowOffset);
+  }
 }
 
 // ---- stepSegment: the same update for a dispatch that covers a single run of one tensor ----
@@ -295,18 +351,5 @@ fn stepSegment(
   let i = flatInvocationIndex(workgroupId, localIndex, numWorkgroups);
   let s = unitScalars;
   if (i >= unitSegment.count || s.branch == BRANCH_SKIP) { return; }
-  let p = unitSegment.paramOffset + i;
-  let k = unitSegment.stateOffset + i;
-  var v = Element(0.0);
-  if (HAS_SECOND_MOMENT) { v = expAvgSq[k]; }
-  var vMax = Element(0.0);
-  if (AMSGRAD) { vMax = extraState[k]; }
-  let param = params[p];
-  let updated = updateElement(s, param, grads[unitSegment.gradOffset + i], expAvg[k], v, vMax);
-  var nextParam = updated.param;
-  if (LOOKAHEAD) { nextParam = lookaheadParam(s, param, nextParam, k + unitSegment.slowOffset); }
-  params[p] = nextParam;
-  expAvg[k] = updated.expAvg;
-  if (HAS_SECOND_MOMENT) { expAvgSq[k] = updated.expAvgSq; }
-  if (AMSGRAD) { extraState[k] = updated.expAvgSqMax; }
+  updateAt(s, unitSegment.paramOffset + i, unitSegment.gradOffset + i, unitSegment.stateOffset + i, unitSegment.slowOffset);
 }

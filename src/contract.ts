@@ -13,6 +13,8 @@ export const PARAM_ELEMENT_BYTES = 4;
  * the host side of the moment pages and windows.
  */
 export const STATE_ELEMENT_BYTES = 4;
+/** Bytes of one moment stored as bf16 (the upper half of an f32; two per u32 word). */
+export const BF16_STATE_ELEMENT_BYTES = 2;
 /** WGSL's alignment of a struct that ends in a vec4: host structs are padded to multiples of it. */
 const STRUCT_ALIGNMENT = 16;
 
@@ -199,8 +201,11 @@ export const STEP_SCALARS = struct(
       'nonzero on a Lookahead sync step: slow += lookaheadAlpha * (param - slow), param = slow',
     ],
     seedSlow: ['u32', "1 on the tensor's first step with Lookahead: slow = param before the update"],
+    roundingSeed: [
+      'u32',
+      'hash of (tensor, step, seed): the stochastic rounding of bf16 moments mixes in the element',
+    ],
     _pad0: ['u32'],
-    _pad1: ['u32'],
   },
 );
 
@@ -292,9 +297,35 @@ export const SEGMENT = struct(
 
 export const TILE = struct(
   'Tile',
-  "One workgroup's share of a unit's index space, and the segments it overlaps.",
-  { start: ['u32'], count: ['u32'], firstSegment: ['u32'], segmentCount: ['u32'] },
+  "One workgroup's share of a unit's index space: a run of one segment, with that segment's offsets rebased on it.",
+  {
+    start: ['u32'],
+    count: ['u32', 'Elements, at most TILE_LANES * TILE_ELEMENTS_PER_INVOCATION'],
+    segment: ['u32'],
+    tensor: ['u32'],
+    paramOffset: ['u32', 'of the tile’s first Element, from the start of each binding'],
+    gradOffset: ['u32'],
+    stateOffset: ['u32'],
+    slowOffset: ['u32', "the segment's slowOffset: from an AMSGrad max to its slow weights in extraState"],
+  },
 );
+
+/**
+ * Invocations that serve one tile of the tiled kernels (`step`, `reduceGrads`), side by side; a workgroup serves
+ * WORKGROUP_SIZE / TILE_LANES tiles. Small, so that a tensor much shorter than a workgroup idles few invocations
+ * (an idle invocation costs nearly as much as a busy one on CPU adapters, which run 4 invocations as one SIMD row).
+ */
+export const TILE_LANES = 4;
+/**
+ * Elements each invocation of a tiled kernel serves, at most: the tile and scalar lookups are paid once per
+ * invocation, so they cost an eighth of what one-element invocations pay.
+ */
+export const TILE_ELEMENTS_PER_INVOCATION = 8;
+
+/** Workgroups of a tiled dispatch over `tiles` tiles. */
+export function tileWorkgroups(tiles: number, workgroupSize: number): number {
+  return Math.ceil((tiles * TILE_LANES) / workgroupSize);
+}
 
 /** The structs of the optimizer family, in the order the prelude declares them. */
 export const OPTIMIZER_STRUCTS: readonly StructLayout<string>[] = [
@@ -342,7 +373,6 @@ export const OPTIMIZER_BINDINGS = {
   expAvgSq: { binding: 11, kind: 'storage' },
   tiles: { binding: 12, kind: 'read-only-storage' },
   tensorScalars: { binding: 13, kind: 'read-only-storage' },
-  segments: { binding: 14, kind: 'read-only-storage' },
   unitSegment: { binding: 15, kind: 'uniform' },
   expectedEpoch: { binding: 16, kind: 'uniform', dynamic: true },
   partialSums: { binding: 18, kind: 'storage' },
@@ -369,9 +399,9 @@ export const OPTIMIZER_ENTRY_POINTS = {
     'expectedEpoch',
     'slowSeeded',
   ],
-  step: ['params', 'grads', 'expAvg', 'expAvgSq', 'tiles', 'tensorScalars', 'segments', 'extraState'],
+  step: ['params', 'grads', 'expAvg', 'expAvgSq', 'tiles', 'tensorScalars', 'extraState'],
   stepSegment: ['params', 'grads', 'expAvg', 'expAvgSq', 'unitScalars', 'unitSegment', 'extraState'],
-  reduceGrads: ['call', 'control', 'grads', 'tiles', 'segments', 'partialSums'],
+  reduceGrads: ['call', 'control', 'grads', 'tiles', 'partialSums'],
   finalizeGradStats: ['call', 'control', 'partialSums'],
 } as const satisfies Record<string, readonly OptimizerGlobal[]>;
 
@@ -450,6 +480,7 @@ function preparedSlotWgsl(): string {
 export const OPTIMIZER_PRELUDE = [
   '// ---- generated from src/contract.ts: edit the declarations there ----\n',
   ...[BRANCH, KIND, FLAG, CALL].map(codesWgsl),
+  `// Tiled kernels: invocations per tile, and Elements per invocation at most.\nconst TILE_LANES: u32 = ${TILE_LANES}u;\nconst TILE_ELEMENTS_PER_INVOCATION: u32 = ${TILE_ELEMENTS_PER_INVOCATION}u;\n`,
   '// Per-call data: flat u32 words, laid out as the CALL_* offsets say.\nstruct CallData { words: array<u32> }\n',
   ...OPTIMIZER_STRUCTS.map(structWgsl),
   preparedSlotWgsl(),

@@ -6,10 +6,12 @@
 
 import { CallRing } from './call-ring';
 import {
+  BF16_STATE_ELEMENT_BYTES,
   callWords,
   GRAD_CONTROL,
   PREPARED_SLOT_BYTES,
   SCHEDULE_ENTRY,
+  STATE_ELEMENT_BYTES,
   STEP_FACTORS,
   WORD_BYTES,
 } from './contract';
@@ -123,8 +125,20 @@ async function assemble<Options extends object>(
     const controlSizes = { controlBytes: GRAD_CONTROL.bytes, scheduleEntryBytes: SCHEDULE_ENTRY.bytes };
     const run = resolveExecution(executionOptions, limits, callBytes, controlSizes);
     const training = resolveTraining(trainingOptions);
+    // AMSGrad's max and the slow weights share the moments' placement in f32 elements; 16-bit moments would need
+    // their own element size and offsets there.
+    configAssert(
+      training.stateFormat === 'f32' || !(amsgrad || lookahead),
+      'stateFormat',
+      () =>
+        `Invalid stateFormat: 'bf16' cannot be combined with ${amsgrad ? 'amsgrad' : 'lookahead'} yet ` +
+        "(expected 'f32' with amsgrad or lookahead)",
+    );
     // 3. plan
-    const plan = amsgrad && lookahead ? halvedForExtraState(run.plan) : run.plan;
+    const stateElementBytes =
+      training.stateFormat === 'bf16' ? BF16_STATE_ELEMENT_BYTES : STATE_ELEMENT_BYTES;
+    const base = { ...run.plan, stateElementBytes };
+    const plan = amsgrad && lookahead ? halvedForExtraState(base) : base;
     const { placements, pageElements } = placeState(params, plan);
     const units = planUnits(params, placements, plan);
     const groupOf = groups.flatMap((group, index) => group.params.map(() => index));
@@ -139,6 +153,7 @@ async function assemble<Options extends object>(
       groups,
       groupOf,
       pageElements,
+      stateElementBytes: plan.stateElementBytes,
       units,
       execution: run,
       gradStats,
@@ -151,6 +166,8 @@ async function assemble<Options extends object>(
       amsgrad,
       lookahead,
       gradStats,
+      stateFormat: training.stateFormat,
+      roundStateToNearest: run.roundStateToNearest,
       workgroupSize: run.workgroupSize,
       groupCount: groups.length,
       tensorCount: params.length,

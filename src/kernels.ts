@@ -12,6 +12,7 @@ import {
   PREPARED_SLOT_BYTES,
   SEGMENT,
   STEP_SCALARS,
+  tileWorkgroups,
   WORD_BYTES,
 } from './contract';
 import { BufferBindingError } from './errors';
@@ -20,11 +21,12 @@ import { checkedComputePipeline, getBindGroupLayout } from './pipeline-cache';
 import type { PlannedUnit } from './plan';
 import { type Creation, type Resources, runBinding } from './resources';
 import { type ElementWidth, gradStatsShaderSource, optimizerShaderSource } from './shaders';
+import type { StateFormat } from './training-options';
 
 /** One dispatch group of a step: a unit's bind groups and workgroup counts. */
 export interface Unit {
   width: ElementWidth;
-  /** Workgroups of the tiled entry points (one per tile). */
+  /** Workgroups of the tiled entry points (TILE_LANES invocations per tile). */
   workgroups: [number, number];
   /** `stepSegment` for a unit of one segment (uniform offsets and scalars), else the tiled `step`. */
   stepPipeline: GPUComputePipeline;
@@ -70,6 +72,8 @@ export interface KernelInputs {
   amsgrad: boolean;
   lookahead: boolean;
   gradStats: boolean;
+  stateFormat: StateFormat;
+  roundStateToNearest: boolean;
   workgroupSize: number;
   groupCount: number;
   tensorCount: number;
@@ -94,17 +98,18 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
     GRAD_STATS: gradStats ? 1 : 0,
     AMSGRAD: input.amsgrad ? 1 : 0,
     LOOKAHEAD: input.lookahead ? 1 : 0,
+    STATE_ROUNDING_NEAREST: input.roundStateToNearest ? 1 : 0,
   };
   const keySuffix =
     `wg=${workgroupSize}|m2=${input.hasSecondMoment}|stats=${gradStats}` +
-    `|ams=${input.amsgrad}|la=${input.lookahead}`;
+    `|ams=${input.amsgrad}|la=${input.lookahead}|state=${input.stateFormat}|nearest=${input.roundStateToNearest}`;
   const compiled = new Map<string, GPUComputePipeline>();
   const pipeline = async (entry: OptimizerEntryPoint, width: ElementWidth) => {
     const key = `optimizer|${entry}|width=${width}|${keySuffix}`;
     const statsModule = entry === 'reduceGrads' || entry === 'finalizeGradStats';
     const made = await checkedComputePipeline(device, {
       key,
-      code: statsModule ? gradStatsShaderSource(width) : optimizerShaderSource(width),
+      code: statsModule ? gradStatsShaderSource(width) : optimizerShaderSource(width, input.stateFormat),
       entryPoint: entry,
       layout: layoutOf(device, entry),
       // Only the step module declares the feature overrides.
@@ -177,6 +182,7 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
   const maxPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
   const bindUnit = (unit: PlannedUnit, index: number, param: GPUBuffer, grad: GPUBuffer): UnitBindGroups => {
     const tiles = runBinding(r.tiles, r.tileRuns, index, unit.tiles.length);
+    const tiledWorkgroups = tileWorkgroups(unit.tiles.length, workgroupSize);
     const segments = runBinding(r.segments, r.segmentRuns, index, unit.segments.length);
     const stateWindow = (page: GPUBuffer) => ({ buffer: page, ...unit.stateWindow });
     const stateOrPlaceholder = (placeholder: GPUBuffer | undefined, pages: readonly GPUBuffer[]) =>
@@ -211,7 +217,6 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
           ...streams,
           tiles,
           tensorScalars,
-          segments,
         });
     const reduceBindGroup =
       partials &&
@@ -220,14 +225,13 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
         control,
         grads: streams.grads,
         tiles,
-        segments,
-        partialSums: runBinding(partials, r.partialRuns, index, unit.tiles.length),
+        partialSums: runBinding(partials, r.partialRuns, index, tiledWorkgroups),
       });
     return { step: stepBindGroup, reduce: reduceBindGroup };
   };
   const units: Unit[] = planned.map((unit, index) => {
     const onlySegment = single(unit) ? unit.segments[0]! : undefined;
-    const workgroups = foldWorkgroups(unit.tiles.length, maxPerDimension);
+    const workgroups = foldWorkgroups(tileWorkgroups(unit.tiles.length, workgroupSize), maxPerDimension);
     const created = bindUnit(unit, index, unit.param, unit.grad);
     return {
       width: unit.width,

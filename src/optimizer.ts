@@ -2,7 +2,7 @@
 // lifetime. Everything it holds was built by create.ts's sequence and arrives in a few bundles (kernels, buffers,
 // call ring, training options); nothing here allocates GPU objects after construction except readbacks.
 import type { CallRing } from './call-ring';
-import { GRAD_CONTROL, STATE_ELEMENT_BYTES, WORD_BYTES } from './contract';
+import { BF16_STATE_ELEMENT_BYTES, GRAD_CONTROL, STATE_ELEMENT_BYTES, WORD_BYTES } from './contract';
 import { configAssert, describeValue, OptimizerConfigError, OptimizerStateError } from './errors';
 import { type Kernels, recordPass } from './kernels';
 import { validateGradScale, validateLearningRate } from './options';
@@ -467,11 +467,15 @@ export class FusedOptimizer {
       ...pages.map((page) => ({ buffer: page, size: page.size })),
     ]);
     const completed = this.#settle(new DataView(controlBytes!));
-    const data = pageBytes.map((bytes) => new Float32Array(bytes));
+    const bf16 = this.#training.stateFormat === 'bf16';
+    // Moment pages are bf16 or f32; AMSGrad's max and the slow weights are always f32.
+    const data = pageBytes.map((bytes, index) =>
+      bf16 && index < expAvgPages.length + expAvgSqPages.length ? widenBf16(bytes) : new Float32Array(bytes),
+    );
     const take = (count: number) => data.splice(0, count);
     const moments = [take(expAvgPages.length), take(expAvgSqPages.length)] as const;
     const extra = take(extraPages.length);
-    return assembleState(
+    const state = assembleState(
       this.name,
       completed,
       this.paramGroups,
@@ -487,6 +491,8 @@ export class FusedOptimizer {
         slowSeeded: new Uint32Array(seededBytes!),
       },
     );
+    if (bf16) state.header.stateFormat = 'bf16';
+    return state;
   }
 
   /** Copies `regions` in one submit, so they are one snapshot, and wraps any failure into a typed error. */
@@ -556,6 +562,13 @@ export class FusedOptimizer {
     header.tensors.forEach((t, i) => {
       const mine = this.#tensors[i]!;
       if (t.length === 0) return;
+      if (this.#training.stateFormat === 'bf16') {
+        const at = mine.offset * BF16_STATE_ELEMENT_BYTES;
+        queue.writeBuffer(expAvgPages[mine.page]!, at, narrowToBf16(payload, t.exp_avg, t.length));
+        if (t.exp_avg_sq !== undefined)
+          queue.writeBuffer(expAvgSqPages[mine.page]!, at, narrowToBf16(payload, t.exp_avg_sq, t.length));
+        return;
+      }
       const at = mine.offset * STATE_ELEMENT_BYTES;
       queue.writeBuffer(expAvgPages[mine.page]!, at, payload, t.exp_avg, t.length);
       if (t.exp_avg_sq !== undefined)
@@ -630,7 +643,9 @@ export class FusedOptimizer {
       expAvgSq: this.#buffers.expAvgSqPages[placement.page],
       expAvgSqMax: this.#buffers.amsgrad ? this.#buffers.extraPages[placement.page] : undefined,
       slow: this.#buffers.lookahead ? this.#buffers.extraPages[placement.page] : undefined,
-      byteOffset: placement.offset * STATE_ELEMENT_BYTES,
+      byteOffset:
+        placement.offset *
+        (this.#training.stateFormat === 'bf16' ? BF16_STATE_ELEMENT_BYTES : STATE_ELEMENT_BYTES),
       slowByteOffset: this.#buffers.slowPageOffsets[placement.page]! + placement.offset * STATE_ELEMENT_BYTES,
       length: placement.length,
     };
@@ -660,4 +675,26 @@ export interface OptimizerParts {
   buffers: StateBuffers;
   ring: CallRing;
   training: ResolvedTraining;
+}
+
+/** A bf16 page (two moments per word, low half first) as f32 values, exactly. */
+function widenBf16(bytes: ArrayBuffer): Float32Array {
+  const halves = new Uint16Array(bytes);
+  const words = new Uint32Array(halves.length);
+  for (let i = 0; i < halves.length; i++) words[i] = halves[i]! << 16;
+  return new Float32Array(words.buffer);
+}
+
+/**
+ * `length` f32 moments from `payload` as bf16 halves, rounded to nearest even (exact for moments that came from a
+ * bf16 state), padded to whole words: the padding lies in the tensor's aligned state slot.
+ */
+function narrowToBf16(payload: Float32Array, start: number, length: number): Uint16Array<ArrayBuffer> {
+  const bits = new Uint32Array(Float32Array.from(payload.subarray(start, start + length)).buffer);
+  const halves = new Uint16Array(length + (length % 2));
+  for (let i = 0; i < length; i++) {
+    const b = bits[i]!;
+    halves[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+  }
+  return halves;
 }

@@ -464,6 +464,7 @@ const EXECUTION_KEYS = [
   'vectorize',
   'soloElements',
   'soloDispatches',
+  'roundStateToNearest',
 ] as const;
 
 /**
@@ -489,6 +490,7 @@ export function checkExecutionOptions(execution: unknown): ExecutionOptions {
     );
   }
   if (copy.vectorize !== undefined) flag(copy.vectorize, 'vectorize');
+  if (copy.roundStateToNearest !== undefined) flag(copy.roundStateToNearest, 'roundStateToNearest');
   for (const key of ['soloElements', 'soloDispatches'] as const) {
     const value = copy[key];
     configAssert(

@@ -21,7 +21,13 @@ export type ParamGroup<Options> = Options & { params: readonly ParamSpec[] };
 /** Either one list of tensors (one group) or a list of param groups. */
 export type ParamsOrGroups<Options> = readonly ParamSpec[] | readonly ParamGroup<Options>[];
 
-export const TRAINING_KEYS = ['schedule', 'skipNonFinite', 'maxGradNorm', 'gradScale'] as const;
+export const TRAINING_KEYS = [
+  'schedule',
+  'skipNonFinite',
+  'maxGradNorm',
+  'gradScale',
+  'stateFormat',
+] as const;
 
 const SPEC_ONLY_KEYS = ['grad', 'length', 'paramOffset', 'gradOffset', 'name'];
 

@@ -10,7 +10,7 @@
 //            alone, "solo", dispatched as stepSegment).
 //   window   a unit's binding range of each buffer, starting on the storage offset alignment.
 //   segment  a piece as placed in its unit's index space (struct Segment), offsets relative to the windows.
-//   tile     one workgroup's share of a unit's index space and the segments it overlaps (struct Tile).
+//   tile     a short run of one segment, served by TILE_LANES invocations (struct Tile); a workgroup serves several.
 //   slot     not a planning term: one recorded step's entry in the call ring (call-ring.ts), or one tensor's
 //            256-byte PreparedSlot of step scalars.
 import type { ElementWidth } from './shaders';
@@ -25,7 +25,7 @@ export interface PlannedTensor {
 
 export interface StatePlacement {
   page: number;
-  /** In f32 elements from the start of the page. */
+  /** In state elements from the start of the page. */
   offset: number;
 }
 
@@ -47,12 +47,16 @@ export interface PlannedSegment {
   tensor: number;
 }
 
-/** One workgroup's range of the index space and the segments it overlaps (struct Tile). */
+/** A short range of the index space, inside one segment (struct Tile). */
 export interface PlannedTile {
   start: number;
   count: number;
-  firstSegment: number;
-  segmentCount: number;
+  segment: number;
+  tensor: number;
+  /** The segment's offsets moved to the tile's first Element. */
+  paramOffset: number;
+  gradOffset: number;
+  stateOffset: number;
 }
 
 export interface PlannedUnit {
@@ -73,7 +77,11 @@ export interface PlanLimits {
   maxBindingBytes: number;
   /** Largest moment page, in bytes. */
   maxPageBytes: number;
+  /** Bytes of one stored moment: 4 (f32) or 2 (bf16). */
+  stateElementBytes: number;
   workgroupSize: number;
+  /** Longest tile, in Elements (see TILE_LANES in contract.ts). */
+  tileElements: number;
   vectorize: boolean;
   /** Pieces at least this long (f32 elements) may get a dispatch of their own… */
   soloElements: number;
@@ -86,8 +94,8 @@ export function placeState(
   limits: PlanLimits,
 ): { placements: StatePlacement[]; pageElements: number[] } {
   // Each tensor's state starts on a storage-alignment boundary, so state bindings never need widening.
-  const align = limits.storageAlignment / 4;
-  const pageLimit = Math.floor(limits.maxPageBytes / 4 / align) * align;
+  const align = limits.storageAlignment / limits.stateElementBytes;
+  const pageLimit = Math.floor(limits.maxPageBytes / limits.stateElementBytes / align) * align;
   const pageElements: number[] = [];
   const placements = tensors.map((tensor) => {
     const padded = Math.ceil(tensor.length / align) * align;
@@ -132,7 +140,7 @@ function piecesOf(
         length,
         paramByte: tensor.paramOffset + start * 4,
         gradByte: tensor.gradOffset + start * 4,
-        stateByte: (placements[index]!.offset + start) * 4,
+        stateByte: (placements[index]!.offset + start) * limits.stateElementBytes,
       });
     for (let start = 0; start < tensor.length; start += maxPiece) {
       const chunk = Math.min(maxPiece, tensor.length - start);
@@ -151,12 +159,14 @@ interface Bounds {
   state: [number, number];
 }
 
-function boundsOf(piece: Piece): Bounds {
+function boundsOf(piece: Piece, stateElementBytes: number): Bounds {
   const bytes = piece.length * 4;
   return {
     param: [piece.paramByte, piece.paramByte + bytes],
     grad: [piece.gradByte, piece.gradByte + bytes],
-    state: [piece.stateByte, piece.stateByte + bytes],
+    // bf16 state of odd length ends mid-word: its binding takes the whole word, which lies in the tensor's
+    // aligned slot.
+    state: [piece.stateByte, piece.stateByte + Math.ceil((piece.length * stateElementBytes) / 4) * 4],
   };
 }
 
@@ -219,7 +229,7 @@ export function planUnits(
       bounds = undefined;
     };
     for (const piece of batch) {
-      const own = boundsOf(piece);
+      const own = boundsOf(piece, limits.stateElementBytes);
       const merged = bounds ? mergeBounds(bounds, own) : own;
       const fits = (['param', 'grad', 'state'] as const).every(
         (key) => windowOf(merged[key][0], merged[key][1], alignment).size <= limits.maxBindingBytes,
@@ -255,20 +265,28 @@ function unitOf(
       tensor: piece.tensor,
       paramOffset: (piece.paramByte - paramWindow.offset) / elementBytes,
       gradOffset: (piece.gradByte - gradWindow.offset) / elementBytes,
-      stateOffset: (piece.stateByte - stateWindow.offset) / elementBytes,
+      stateOffset: (piece.stateByte - stateWindow.offset) / (limits.stateElementBytes * width),
       count,
     });
     total += count;
   }
+  // Tiles never straddle a segment, so an invocation looks up one tile and one tensor's scalars, with no search.
+  // They are short (a few invocations each, packed into workgroups), so a small tensor idles few invocations.
+  const tileLength = limits.tileElements;
   const tiles: PlannedTile[] = [];
-  let segment = 0;
-  for (let start = 0; start < total; start += limits.workgroupSize) {
-    const end = Math.min(total, start + limits.workgroupSize);
-    while (segments[segment]!.start + segments[segment]!.count <= start) segment++;
-    let last = segment;
-    while (segments[last]!.start + segments[last]!.count < end) last++;
-    tiles.push({ start, count: end - start, firstSegment: segment, segmentCount: last - segment + 1 });
-  }
+  segments.forEach((segment, index) => {
+    for (let skipped = 0; skipped < segment.count; skipped += tileLength) {
+      tiles.push({
+        start: segment.start + skipped,
+        count: Math.min(tileLength, segment.count - skipped),
+        segment: index,
+        tensor: segment.tensor,
+        paramOffset: segment.paramOffset + skipped,
+        gradOffset: segment.gradOffset + skipped,
+        stateOffset: segment.stateOffset + skipped,
+      });
+    }
+  });
   const tensor = tensors[first.tensor]!;
   return {
     width,

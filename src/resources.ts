@@ -15,6 +15,7 @@ import {
   type StructLayout,
   type StructValues,
   TILE,
+  tileWorkgroups,
   WORD_BYTES,
 } from './contract';
 import { packGroupConfig, packStepTable } from './layouts';
@@ -149,6 +150,8 @@ export interface ResourceInputs {
   groupOf: readonly number[];
   /** State elements of each moment page. */
   pageElements: readonly number[];
+  /** Bytes of one stored moment (4 for f32, 2 for bf16). */
+  stateElementBytes: number;
   units: readonly PlannedUnit[];
   execution: ResolvedExecution;
   gradStats: boolean;
@@ -180,7 +183,7 @@ export function allocateResources(creation: Creation, input: ResourceInputs): Re
   // createBuffer zero-fills, which is the moments' initial state.
   const page = (moment: string) =>
     input.pageElements.map((elements, index) =>
-      allocate(`${moment} page ${index}`, elements * STATE_ELEMENT_BYTES, stateUsage),
+      allocate(`${moment} page ${index}`, elements * input.stateElementBytes, stateUsage),
     );
   const expAvgPages = page('exp_avg');
   const expAvgSqPages = input.hasSecondMoment ? page('exp_avg_sq') : [];
@@ -259,12 +262,17 @@ export function allocateResources(creation: Creation, input: ResourceInputs): Re
     Math.max(storageAlignment, input.uniformAlignment),
   );
   const tileTable = packRuns(
-    units.map((unit) => unit.tiles),
+    units.map((unit) =>
+      unit.tiles.map((tile) => ({
+        ...tile,
+        slowOffset: slowPageOffsets[unit.page]! / (STATE_ELEMENT_BYTES * unit.width),
+      })),
+    ),
     TILE,
     storageAlignment,
   );
   const partialRuns = layoutRuns(
-    units.map((unit) => unit.tiles.length),
+    units.map((unit) => tileWorkgroups(unit.tiles.length, execution.workgroupSize)),
     WORD_BYTES,
     storageAlignment,
   );

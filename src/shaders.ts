@@ -8,6 +8,7 @@ import optimizerWgsl from '../shaders/optimizer.wgsl?raw';
 import streamsWgsl from '../shaders/streams.wgsl?raw';
 import unitsWgsl from '../shaders/units.wgsl?raw';
 import { OPTIMIZER_PRELUDE } from './contract';
+import type { StateFormat } from './training-options';
 
 /** Elements per invocation: 1 (`f32`) or 4 (`vec4<f32>`), spliced in as `alias Element = …;`. */
 export type ElementWidth = 1 | 4;
@@ -24,9 +25,48 @@ export function streamsShaderSource(width: ElementWidth): string {
   return elementPreamble(width) + commonWgsl + streamsWgsl;
 }
 
+/**
+ * How the step module reads and writes the moments: `MomentWord`, the element type of the expAvg and expAvgSq
+ * bindings, and load/store functions per moment (WGSL cannot pass storage pointers to functions). bf16 keeps two
+ * moments per u32 word, low half first; scalar Elements share words with their neighbours' invocations, so they
+ * write their half with atomics.
+ */
+export function momentAccess(width: ElementWidth, format: StateFormat): string {
+  const word = format === 'f32' ? 'Element' : width === 4 ? 'vec2<u32>' : 'atomic<u32>';
+  const accessors = (name: string, global: string) => {
+    if (format === 'f32') {
+      return (
+        `fn load${name}(k: u32) -> Element { return ${global}[k]; }\n` +
+        `fn store${name}(k: u32, value: Element, noise: u32) { ${global}[k] = value; }\n`
+      );
+    }
+    if (width === 4) {
+      return (
+        `fn load${name}(k: u32) -> Element { return unpackBf16x4(${global}[k]); }\n` +
+        `fn store${name}(k: u32, value: Element, noise: u32) { ${global}[k] = packBf16x4(value, noise); }\n`
+      );
+    }
+    return (
+      `fn load${name}(k: u32) -> Element { return bf16Half(atomicLoad(&${global}[k / 2u]), k & 1u); }\n` +
+      `fn store${name}(k: u32, value: Element, noise: u32) {\n` +
+      `  let shift = (k & 1u) * 16u;\n` +
+      `  atomicAnd(&${global}[k / 2u], ~(0xffffu << shift));\n` +
+      `  atomicOr(&${global}[k / 2u], roundToBf16(value, mixBits(noise)) << shift);\n}\n`
+    );
+  };
+  return `alias MomentWord = ${word};\n${accessors('ExpAvg', 'expAvg')}${accessors('ExpAvgSq', 'expAvgSq')}`;
+}
+
 /** The step module: prepare, step and stepSegment entry points. */
-export function optimizerShaderSource(width: ElementWidth): string {
-  return elementPreamble(width) + commonWgsl + OPTIMIZER_PRELUDE + unitsWgsl + optimizerWgsl;
+export function optimizerShaderSource(width: ElementWidth, format: StateFormat = 'f32'): string {
+  return (
+    elementPreamble(width) +
+    commonWgsl +
+    OPTIMIZER_PRELUDE +
+    unitsWgsl +
+    momentAccess(width, format) +
+    optimizerWgsl
+  );
 }
 
 /** The gradient-statistics module: reduceGrads and finalizeGradStats entry points. */

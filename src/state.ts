@@ -33,6 +33,12 @@ export interface StateHeader {
   step: number;
   paramGroups: { lr: number; params: number[] }[];
   tensors: TensorStateHeader[];
+  /**
+   * How the optimizer stored the moments ('f32' when absent). The payload is f32 either way, as torch and tfjs
+   * expect; bf16 moments are exact in f32, so a bf16 state round-trips bit for bit, and f32 moments loaded into a
+   * bf16 optimizer are rounded to nearest even.
+   */
+  stateFormat?: 'f32' | 'bf16';
 }
 
 /**

@@ -2,6 +2,8 @@
 // (schedule, gradient checks, loss scale); execution options change only how it runs (ring size, table lengths,
 // binding sizes, batching). Both are resolved here against the device's limits, before anything is allocated, so
 // a bad value throws with nothing to undo. Pure: reads `device.limits` values passed in, makes no GPU calls.
+
+import { STATE_ELEMENT_BYTES, TILE_ELEMENTS_PER_INVOCATION, TILE_LANES } from './contract';
 import { configAssert, describeValue, OptimizerConfigError } from './errors';
 import { F32_MAX, validateGradScale, validateMaxGradNorm } from './options';
 import type { PlanLimits } from './plan';
@@ -31,7 +33,16 @@ export interface TrainingOptions {
   maxGradNorm?: number | undefined;
   /** Gradients arrive multiplied by this loss scale; they are divided by it inside the step. @defaultValue 1 */
   gradScale?: number | undefined;
+  /**
+   * How the moments (exp_avg, exp_avg_sq; SGD's momentum buffer) are stored. 'bf16' keeps the upper 16 bits of
+   * each f32 (f32's range, 8 significant bits) and halves their memory; the update is still computed in f32, and
+   * each stored moment is rounded stochastically (unbiased, deterministic: see the README). @defaultValue 'f32'
+   */
+  stateFormat?: StateFormat | undefined;
 }
+
+/** How the optimizer stores its moments. */
+export type StateFormat = 'f32' | 'bf16';
 
 /** Internal knobs; tests use them to exercise chunking, the f32 step path and ring wrap-around cheaply. */
 export interface ExecutionOptions {
@@ -64,6 +75,11 @@ export interface ExecutionOptions {
   soloElements?: number | undefined;
   /** @defaultValue 16 */
   soloDispatches?: number | undefined;
+  /**
+   * bf16 moments round to nearest even instead of stochastically. Only for the test that shows the stagnation
+   * stochastic rounding avoids. @defaultValue false
+   */
+  roundStateToNearest?: boolean | undefined;
 }
 
 /** The training options with defaults applied and every value checked. */
@@ -76,6 +92,7 @@ export interface ResolvedTraining {
   gradScale: number;
   /** Whether a gradient-statistics pass runs before each step. */
   gradStats: boolean;
+  stateFormat: StateFormat;
 }
 
 /** The execution options resolved against the device: sizes of the ring and the tables, and the plan's limits. */
@@ -89,6 +106,7 @@ export interface ResolvedExecution {
   scheduleTableLength: number;
   stepTableLength: number;
   plan: PlanLimits;
+  roundStateToNearest: boolean;
 }
 
 const RING_SLOTS_DEFAULT = 4096;
@@ -175,11 +193,14 @@ export function resolveExecution(
     epochStride: limits.minUniformBufferOffsetAlignment,
     scheduleTableLength,
     stepTableLength,
+    roundStateToNearest: execution.roundStateToNearest ?? false,
     plan: {
       storageAlignment,
       maxBindingBytes,
       maxPageBytes: Math.min(limits.maxBufferSize, maxBindingBytes),
+      stateElementBytes: STATE_ELEMENT_BYTES,
       workgroupSize,
+      tileElements: TILE_LANES * TILE_ELEMENTS_PER_INVOCATION,
       vectorize: execution.vectorize ?? true,
       soloElements: execution.soloElements ?? 65_536,
       soloDispatches: execution.soloDispatches ?? 16,
@@ -207,7 +228,14 @@ export function resolveTraining(training: TrainingOptions): ResolvedTraining {
   );
   const maxGradNorm = validateMaxGradNorm(training.maxGradNorm === undefined ? 0 : training.maxGradNorm);
   const gradScale = validateGradScale(training.gradScale === undefined ? 1 : training.gradScale);
+  const stateFormat = training.stateFormat === undefined ? 'f32' : training.stateFormat;
+  configAssert(
+    stateFormat === 'f32' || stateFormat === 'bf16',
+    'stateFormat',
+    () => `Invalid stateFormat: ${describeValue(stateFormat)} (expected 'f32' or 'bf16')`,
+  );
   return {
+    stateFormat,
     schedule,
     scheduled: training.schedule !== undefined,
     skipNonFinite,

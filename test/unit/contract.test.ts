@@ -17,6 +17,7 @@ import {
   type StructLayout,
   wgslConstantName,
 } from '../../src/contract';
+import { momentAccess } from '../../src/shaders';
 
 const read = (name: string) => readFileSync(new URL(`../../shaders/${name}`, import.meta.url), 'utf8');
 const stripComments = (text: string) => text.replace(/\/\/[^\n]*/g, '');
@@ -127,7 +128,7 @@ describe('bindings', () => {
 
   it("each entry point's table lists exactly the globals it reaches", () => {
     const modules = {
-      step: OPTIMIZER_PRELUDE + FILES.common + FILES.units + FILES.optimizer,
+      step: OPTIMIZER_PRELUDE + FILES.common + FILES.units + momentAccess(4, 'bf16') + FILES.optimizer,
       stats: OPTIMIZER_PRELUDE + FILES.common + FILES.units + FILES.gradStats,
     };
     const globals = new Set(Object.keys(OPTIMIZER_BINDINGS));

@@ -33,7 +33,9 @@ function randomModel(seed: number): { tensors: PlannedTensor[]; limits: PlanLimi
       storageAlignment,
       maxBindingBytes: storageAlignment * (2 + Math.floor(random() * 40)),
       maxPageBytes: 1 << 20,
+      stateElementBytes: random() < 0.5 ? 4 : 2,
       workgroupSize: [4, 64, 256][Math.floor(random() * 3)]!,
+      tileElements: [1, 7, 32, 1024][Math.floor(random() * 4)]!,
       vectorize: random() < 0.8,
       soloElements: 1 + Math.floor(random() * 3000),
       soloDispatches: Math.floor(random() * 4),
@@ -65,24 +67,30 @@ describe('planUnits', () => {
           expect(unit.gradWindow.offset + segment.gradOffset * elementBytes - tensor.gradOffset).toBe(
             first * 4,
           );
-          const stateByte = unit.stateWindow.offset + segment.stateOffset * elementBytes;
-          expect(stateByte / 4 - placements[segment.tensor]!.offset).toBe(first);
+          const stateByte =
+            unit.stateWindow.offset + segment.stateOffset * limits.stateElementBytes * unit.width;
+          expect(stateByte / limits.stateElementBytes - placements[segment.tensor]!.offset).toBe(first);
           // The segment's bytes lie inside every window.
           expect(paramByte + segment.count * elementBytes).toBeLessThanOrEqual(
             unit.paramWindow.offset + unit.paramWindow.size,
           );
           for (let k = 0; k < segment.count * unit.width; k++) covered[segment.tensor]![first + k]!++;
         }
-        // Tiles partition the index space, each naming the segments it overlaps.
+        // Tiles partition the index space, each inside one segment, with that segment's offsets rebased on it.
         let tileStart = 0;
         for (const tile of unit.tiles) {
           expect(tile.start).toBe(tileStart);
-          expect(tile.count).toBeLessThanOrEqual(limits.workgroupSize);
+          expect(tile.count).toBeGreaterThan(0);
+          expect(tile.count).toBeLessThanOrEqual(limits.tileElements);
           tileStart += tile.count;
-          const first = unit.segments[tile.firstSegment]!;
-          const last = unit.segments[tile.firstSegment + tile.segmentCount - 1]!;
-          expect(first.start).toBeLessThanOrEqual(tile.start);
-          expect(last.start + last.count).toBeGreaterThanOrEqual(tile.start + tile.count);
+          const segment = unit.segments[tile.segment]!;
+          expect(tile.tensor).toBe(segment.tensor);
+          expect(segment.start).toBeLessThanOrEqual(tile.start);
+          expect(segment.start + segment.count).toBeGreaterThanOrEqual(tile.start + tile.count);
+          const skipped = tile.start - segment.start;
+          expect(tile.paramOffset).toBe(segment.paramOffset + skipped);
+          expect(tile.gradOffset).toBe(segment.gradOffset + skipped);
+          expect(tile.stateOffset).toBe(segment.stateOffset + skipped);
         }
         expect(tileStart).toBe(position);
       }
@@ -103,7 +111,9 @@ describe('planUnits', () => {
       storageAlignment: 256,
       maxBindingBytes: 1 << 20,
       maxPageBytes: 1 << 20,
+      stateElementBytes: 4,
       workgroupSize: 64,
+      tileElements: 32,
       vectorize: true,
       soloElements: 3000,
       soloDispatches: 2,

@@ -1,0 +1,144 @@
+// bf16 moments (stateFormat: 'bf16'): stochastic rounding is unbiased and keeps a slow second moment tracking,
+// where round-to-nearest stagnates; the state dict round-trips bf16 state bit for bit; moments cost half.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAdam, createRAdam, OptimizerConfigError } from '../src/index';
+import { uploadF32 } from './helpers/buffers';
+import { requestTestDevice } from './helpers/webgpu-node';
+
+let device: GPUDevice;
+beforeAll(async () => {
+  device = await requestTestDevice();
+});
+afterAll(() => device.destroy());
+
+/** One tensor of `length` params (a vec4 body and, for odd lengths, a scalar tail) with a constant gradient. */
+function constantGradient(length: number, gradient: number) {
+  return {
+    length,
+    param: uploadF32(device, new Float32Array(length)),
+    grad: uploadF32(device, new Float32Array(length).fill(gradient)),
+  };
+}
+
+const bf16Of = (x: number) => {
+  const bits = new Uint32Array(Float32Array.of(x).buffer)[0]!;
+  const down = new Float32Array(Uint32Array.of(bits & 0xffff0000).buffer)[0]!;
+  const up = new Float32Array(Uint32Array.of((bits & 0xffff0000) + 0x10000).buffer)[0]!;
+  return { down, up };
+};
+
+describe("stateFormat: 'bf16'", () => {
+  it('rounds stochastically without bias: the mean of 65 539 roundings is within 5 sigma of the f32 value', async () => {
+    const length = 65_539;
+    const gradient = 0.123;
+    // After one step from zero moments, m = (1 - beta1) * g in f32, stored once in bf16.
+    const exact = Math.fround(Math.fround(1 - 0.9) * Math.fround(gradient));
+    const { down, up } = bf16Of(exact);
+    const p = (exact - down) / (up - down);
+    expect(p).toBeGreaterThan(0.05);
+    expect(p).toBeLessThan(0.95);
+    const bound = (5 * (up - down) * Math.sqrt(p * (1 - p))) / Math.sqrt(length);
+    const means: number[] = [];
+    for (const roundStateToNearest of [false, true]) {
+      const tensor = constantGradient(length, gradient);
+      const optimizer = await createAdam(
+        device,
+        [tensor],
+        { lr: 0, stateFormat: 'bf16' },
+        { roundStateToNearest },
+      );
+      optimizer.stepAndSubmit();
+      const { payload, header } = await optimizer.stateDict();
+      const m = payload.subarray(header.tensors[0]!.exp_avg, header.tensors[0]!.exp_avg + length);
+      for (const value of m) expect(value === down || value === up).toBe(true);
+      means.push(m.reduce((sum, value) => sum + value, 0) / length);
+      optimizer.destroy();
+    }
+    const [stochastic, nearest] = means as [number, number];
+    console.log(
+      `[bf16] m exact ${exact}, mean stochastic ${stochastic} (|err| ${Math.abs(stochastic - exact).toExponential(2)}, bound ${bound.toExponential(2)}), nearest ${nearest}`,
+    );
+    expect(Math.abs(stochastic - exact)).toBeLessThan(bound);
+    // The control: round-to-nearest is biased by a whole fraction of an ulp, far outside the bound.
+    expect(Math.abs(nearest - exact)).toBeGreaterThan(10 * bound);
+  });
+
+  it('keeps v within 1 % of float64 over 3000 constant-gradient steps (beta2 0.999); round-to-nearest stagnates', async () => {
+    const length = 1027;
+    const gradient = 0.01;
+    const steps = 3000;
+    const v64 = (1 - 0.999 ** steps) * gradient * gradient;
+    const results: number[] = [];
+    for (const roundStateToNearest of [false, true]) {
+      const tensor = constantGradient(length, gradient);
+      const optimizer = await createAdam(
+        device,
+        [tensor],
+        { lr: 0, stateFormat: 'bf16' },
+        { roundStateToNearest },
+      );
+      for (let t = 0; t < steps; t++) optimizer.stepAndSubmit();
+      const { payload, header } = await optimizer.stateDict();
+      const start = header.tensors[0]!.exp_avg_sq!;
+      const v = payload.subarray(start, start + length);
+      results.push(v.reduce((sum, value) => sum + value, 0) / length / v64);
+      optimizer.destroy();
+    }
+    const [stochastic, nearest] = results as [number, number];
+    console.log(
+      `[bf16] mean v / float64 v after ${steps} steps: stochastic ${stochastic}, nearest ${nearest}`,
+    );
+    expect(Math.abs(stochastic - 1)).toBeLessThan(0.01);
+    expect(nearest).toBeLessThan(0.6);
+  });
+
+  it('round-trips bf16 state bit for bit through the f32 state dict, marked as bf16', async () => {
+    const make = async () => {
+      const tensors = [constantGradient(37, 0.3), constantGradient(256, -0.7)];
+      return createRAdam(device, tensors, { lr: 1e-2, stateFormat: 'bf16' });
+    };
+    const first = await make();
+    for (let t = 0; t < 7; t++) first.stepAndSubmit();
+    const saved = await first.stateDict();
+    expect(saved.header.stateFormat).toBe('bf16');
+    const bits = new Uint32Array(saved.payload.buffer, saved.payload.byteOffset, saved.payload.length);
+    expect(bits.every((word) => (word & 0xffff) === 0)).toBe(true);
+    expect(bits.some((word) => word !== 0)).toBe(true);
+    const second = await make();
+    second.loadStateDict(saved);
+    const again = await second.stateDict();
+    expect(Array.from(new Uint32Array(again.payload.buffer))).toEqual(Array.from(bits));
+    first.destroy();
+    second.destroy();
+  });
+
+  it('halves the moments of a 1M-parameter RAdam in byteSize', async () => {
+    const n = 1 << 20;
+    const sizes: number[] = [];
+    for (const stateFormat of ['f32', 'bf16'] as const) {
+      const optimizer = await createRAdam(device, [constantGradient(n, 0.1)], { stateFormat });
+      sizes.push(optimizer.byteSize);
+      optimizer.destroy();
+    }
+    const [f32, bf16] = sizes as [number, number];
+    // Everything but the moments is the same, and f32 moments are 2 x 4 bytes per parameter.
+    expect(f32 - bf16).toBe(4 * n);
+    expect((2 * 4 * n - (f32 - bf16)) / (2 * 4 * n)).toBe(0.5);
+  });
+});
+
+describe("stateFormat: 'bf16' with AMSGrad or Lookahead", () => {
+  it('is refused with a typed error before anything is allocated (their f32 state shares the moments placement)', async () => {
+    const param = uploadF32(device, new Float32Array(8));
+    const grad = uploadF32(device, new Float32Array(8));
+    const spec = { param, grad, length: 8 };
+    await expect(createAdam(device, [spec], { amsgrad: true, stateFormat: 'bf16' })).rejects.toThrow(
+      OptimizerConfigError,
+    );
+    await expect(
+      createRAdam(device, [spec], { lookahead: { k: 2, alpha: 0.5 }, stateFormat: 'bf16' }),
+    ).rejects.toThrow(/stateFormat: 'bf16' cannot be combined with lookahead/);
+    param.destroy();
+    grad.destroy();
+  });
+});
