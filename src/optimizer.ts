@@ -5,7 +5,7 @@ import type { CallRing } from './call-ring';
 import { GRAD_CONTROL, STATE_ELEMENT_BYTES, WORD_BYTES } from './contract';
 import { configAssert, describeValue, OptimizerConfigError, OptimizerStateError } from './errors';
 import { type Kernels, recordPass } from './kernels';
-import { validateGradScale, validateLearningRate } from './options';
+import { validateLearningRate } from './options';
 import { describeError, type ReadRegion, readBackRegions, settleStepCount } from './readback';
 import type { StateBuffers } from './resources';
 import { assembleState, loadProblem, type OptimizerState, type StatePlacementOf } from './state';
@@ -17,7 +17,7 @@ import {
   type StepInfo,
   stepFactors,
 } from './step-scalars';
-import { checkedScheduleFactor, type ResolvedTraining } from './training-options';
+import { checkedScheduleFactor, type ResolvedTraining, TRAINING_OPTIONS } from './training-options';
 import { lockReadOnlyFields, readOnlyView } from './views';
 
 export type { ExecutionOptions, TrainingOptions } from './training-options';
@@ -87,7 +87,7 @@ export class FusedOptimizer {
     return this.#call.gradScale;
   }
   set gradScale(value: number) {
-    this.#call.gradScale = validateGradScale(value);
+    this.#call.gradScale = TRAINING_OPTIONS.gradScale.check(value, 'gradScale');
   }
 
   /**

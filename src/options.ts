@@ -1,6 +1,13 @@
 import { configAssert, describeValue } from './errors';
-import type { ExecutionOptions } from './optimizer';
-import { assertKnownKeys, snapshotKeys } from './option-keys';
+import { assertKnownKeys } from './option-keys';
+import {
+  type Computed,
+  computed,
+  type OptionRow,
+  type OptionTable,
+  optionNames,
+  resolveTable,
+} from './option-table';
 import type { AdaptiveHyperParameters, GroupHyperParameters, SgdHyperParameters } from './step-scalars';
 
 /**
@@ -121,11 +128,6 @@ export const RADAM_PRESETS: Readonly<Record<RAdamPreset, Readonly<PresetFields>>
   },
 };
 
-/** Only `undefined` means "use the default": an explicit null is a wrong value, not a missing one. */
-function orDefault<T>(value: T | undefined, fallback: T): T {
-  return value === undefined ? fallback : value;
-}
-
 const describe = describeValue;
 
 /** Largest finite f32. Every hyper-parameter reaches the GPU as an f32, so a float64 value above it is Infinity there. */
@@ -209,7 +211,7 @@ function unitInterval(value: unknown, field: string): number {
   return value === 0 ? 0 : value;
 }
 
-function flag(value: unknown, field: string): boolean {
+export function flag(value: unknown, field: string): boolean {
   configAssert(
     typeof value === 'boolean',
     field,
@@ -236,78 +238,133 @@ function betasFrom(value: unknown): [number, number] {
   return [unitInterval(value[0], 'betas[0]'), unitInterval(value[1], 'betas[1]')];
 }
 
-export const RADAM_KEYS = [
-  'preset',
-  'lr',
-  'betas',
-  'eps',
-  'weightDecay',
-  'decoupledWeightDecay',
-  'maximize',
-  'threshold',
-  'thresholdComparison',
-  'epsMode',
-  'degeneratedToSgd',
-] as const;
+function threshold(value: unknown, field: string): number {
+  configAssert(
+    typeof value === 'number' && Number.isFinite(value) && value >= 4,
+    field,
+    () =>
+      `Invalid ${field}: ${describe(value)} (expected a finite number >= 4: the rectification term is undefined for rho_t < 4)`,
+  );
+  return value;
+}
+
+// The option tables: see option-table.ts for the row format and how to add an option.
+
+const learningRate: OptionRow<number> = {
+  default: 1e-3,
+  check: (value, field) => validateLearningRate(value, field),
+  doc: 'Learning rate, >= 0; settable between steps (`optimizer.lr`, `paramGroups[i].lr`).',
+};
+const betas: OptionRow<readonly [number, number]> = {
+  default: [0.9, 0.999],
+  check: betasFrom,
+  doc: 'Decay rates of the first and second moment, each in [0, 1).',
+};
+const maximize: OptionRow<boolean> = {
+  default: false,
+  check: flag,
+  doc: 'Ascend the objective: the gradient is negated before anything else.',
+};
+
+function fromPreset<K extends keyof PresetFields>(
+  name: K,
+): Computed<PresetFields[K], { preset: RAdamPreset }> {
+  return computed("the preset's", ({ preset }) => RADAM_PRESETS[preset][name]);
+}
+
+/** createRAdam's options. `preset` comes first: the defaults below it read the resolved preset. */
+export const RADAM_OPTIONS: OptionTable<RAdamOptions, { preset: RAdamPreset }> = {
+  preset: {
+    default: 'torch',
+    check: (value, field) => oneOf(value, Object.keys(RADAM_PRESETS) as RAdamPreset[], field),
+    doc: 'Which reference implementation to match; explicit options override it.',
+  },
+  lr: learningRate,
+  betas,
+  eps: { default: fromPreset('eps'), check: nonNegative, doc: 'Added to the denominator, >= 0.' },
+  weightDecay: { default: 0, check: nonNegative, doc: 'Weight decay, >= 0: L2 or decoupled.' },
+  decoupledWeightDecay: {
+    default: fromPreset('decoupledWeightDecay'),
+    check: flag,
+    doc: 'true: p *= 1 - lr*wd on updating steps (AdamW style); false: g += wd*p (L2).',
+  },
+  maximize,
+  threshold: {
+    default: fromPreset('threshold'),
+    check: threshold,
+    doc: 'rho_t must pass this (>= 4) to go adaptive.',
+  },
+  thresholdComparison: {
+    default: fromPreset('thresholdComparison'),
+    check: (value, field) => oneOf(value, ['>', '>='] as const, field),
+    doc: "How rho_t is compared with the threshold: '>' or '>='.",
+  },
+  epsMode: {
+    default: fromPreset('epsMode'),
+    check: (value, field) => oneOf(value, ['uncorrected', 'corrected'] as const, field),
+    doc: "Where eps goes: sqrt(v) + eps ('uncorrected') or sqrt(v / bc2) + eps ('corrected').",
+  },
+  degeneratedToSgd: {
+    default: fromPreset('degeneratedToSgd'),
+    check: flag,
+    doc: 'Before the threshold: an SGD-momentum step (true) or no update (false).',
+  },
+};
+
+/** createAdam's options (torch.optim.Adam). */
+export const ADAM_OPTIONS: OptionTable<AdamOptions> = {
+  lr: learningRate,
+  betas,
+  eps: { default: 1e-8, check: nonNegative, doc: 'Added to the bias-corrected sqrt(v), >= 0.' },
+  weightDecay: { default: 0, check: nonNegative, doc: 'L2 weight decay, >= 0, folded into the gradient.' },
+  maximize,
+};
+
+/** createAdamW's options (torch.optim.AdamW): Adam's, with decoupled weight decay defaulting to 1e-2. */
+export const ADAMW_OPTIONS: OptionTable<AdamOptions> = {
+  ...ADAM_OPTIONS,
+  weightDecay: { default: 1e-2, check: nonNegative, doc: 'Decoupled weight decay, >= 0: p *= 1 - lr*wd.' },
+};
+
+/** createSGD's options (torch.optim.SGD). */
+export const SGD_OPTIONS: OptionTable<SgdOptions> = {
+  lr: learningRate,
+  momentum: { default: 0, check: nonNegative, doc: 'Momentum factor, >= 0.' },
+  dampening: { default: 0, check: nonNegative, doc: 'Dampening for momentum, >= 0.' },
+  nesterov: { default: false, check: flag, doc: 'Nesterov momentum; needs momentum > 0 and dampening 0.' },
+  weightDecay: { default: 0, check: nonNegative, doc: 'L2 weight decay, >= 0, folded into the gradient.' },
+  maximize,
+};
+
+export const RADAM_KEYS = optionNames(RADAM_OPTIONS);
+export const ADAM_KEYS = optionNames(ADAM_OPTIONS);
+export const SGD_KEYS = optionNames(SGD_OPTIONS);
 
 export function resolveRAdamOptions(options: RAdamOptions = {}): AdaptiveHyperParameters {
   assertKnownKeys(options, RADAM_KEYS, 'RAdam option');
-  const presetName = oneOf(
-    orDefault(options.preset, 'torch'),
-    Object.keys(RADAM_PRESETS) as RAdamPreset[],
-    'preset',
-  );
-  const preset = RADAM_PRESETS[presetName];
-  const [beta1, beta2] = betasFrom(orDefault(options.betas, [0.9, 0.999]));
-  const threshold = orDefault(options.threshold, preset.threshold);
-  configAssert(
-    typeof threshold === 'number' && Number.isFinite(threshold) && threshold >= 4,
-    'threshold',
-    () =>
-      `Invalid threshold: ${describe(threshold)} (expected a finite number >= 4: the rectification term is undefined for rho_t < 4)`,
-  );
-  const hp: AdaptiveHyperParameters = {
-    lr: validateLearningRate(orDefault(options.lr, 1e-3)),
-    beta1,
-    beta2,
-    eps: nonNegative(orDefault(options.eps, preset.eps), 'eps'),
-    weightDecay: nonNegative(orDefault(options.weightDecay, 0), 'weightDecay'),
-    decoupledWeightDecay: flag(
-      orDefault(options.decoupledWeightDecay, preset.decoupledWeightDecay),
-      'decoupledWeightDecay',
-    ),
-    maximize: flag(orDefault(options.maximize, false), 'maximize'),
-    threshold,
-    thresholdComparison: oneOf(
-      orDefault(options.thresholdComparison, preset.thresholdComparison),
-      ['>', '>='] as const,
-      'thresholdComparison',
-    ),
-    epsMode: oneOf(
-      orDefault(options.epsMode, preset.epsMode),
-      ['uncorrected', 'corrected'] as const,
-      'epsMode',
-    ),
-    degeneratedToSgd: flag(orDefault(options.degeneratedToSgd, preset.degeneratedToSgd), 'degeneratedToSgd'),
-    kind: 'rectified',
-  };
+  const {
+    preset: _preset,
+    lr,
+    betas: [beta1, beta2],
+    ...rest
+  } = resolveTable(RADAM_OPTIONS, options);
+  const hp: AdaptiveHyperParameters = { lr, beta1, beta2, ...rest, kind: 'rectified' };
   validateLearningRate(hp.lr, 'lr', hp);
   return hp;
 }
 
-export const ADAM_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'maximize'] as const;
-
 export function resolveAdamOptions(options: AdamOptions = {}, decoupled: boolean): AdaptiveHyperParameters {
   assertKnownKeys(options, ADAM_KEYS, decoupled ? 'AdamW option' : 'Adam option');
-  const [beta1, beta2] = betasFrom(orDefault(options.betas, [0.9, 0.999]));
+  const o = resolveTable(decoupled ? ADAMW_OPTIONS : ADAM_OPTIONS, options);
   const hp: AdaptiveHyperParameters = {
-    lr: validateLearningRate(orDefault(options.lr, 1e-3)),
-    beta1,
-    beta2,
-    eps: nonNegative(orDefault(options.eps, 1e-8), 'eps'),
-    weightDecay: nonNegative(orDefault(options.weightDecay, decoupled ? 1e-2 : 0), 'weightDecay'),
+    lr: o.lr,
+    beta1: o.betas[0],
+    beta2: o.betas[1],
+    eps: o.eps,
+    weightDecay: o.weightDecay,
     decoupledWeightDecay: decoupled,
-    maximize: flag(orDefault(options.maximize, false), 'maximize'),
+    maximize: o.maximize,
+    // Adam has no rectification: these only keep the shared struct whole (the 'adaptive' kind ignores them).
     threshold: 5,
     thresholdComparison: '>',
     epsMode: 'corrected',
@@ -318,71 +375,14 @@ export function resolveAdamOptions(options: AdamOptions = {}, decoupled: boolean
   return hp;
 }
 
-export const SGD_KEYS = ['lr', 'momentum', 'dampening', 'nesterov', 'weightDecay', 'maximize'] as const;
-
 export function resolveSgdOptions(options: SgdOptions = {}): SgdHyperParameters {
   assertKnownKeys(options, SGD_KEYS, 'SGD option');
-  const momentum = nonNegative(orDefault(options.momentum, 0), 'momentum');
-  const dampening = nonNegative(orDefault(options.dampening, 0), 'dampening');
-  const nesterov = flag(orDefault(options.nesterov, false), 'nesterov');
+  const hp = resolveTable(SGD_OPTIONS, options);
   configAssert(
-    !nesterov || (momentum > 0 && dampening === 0),
+    !hp.nesterov || (hp.momentum > 0 && hp.dampening === 0),
     'nesterov',
     () =>
-      `Invalid nesterov: true with momentum ${momentum} and dampening ${dampening} (needs momentum > 0 and dampening 0)`,
+      `Invalid nesterov: true with momentum ${hp.momentum} and dampening ${hp.dampening} (needs momentum > 0 and dampening 0)`,
   );
-  return {
-    kind: 'sgd',
-    lr: validateLearningRate(orDefault(options.lr, 1e-3)),
-    momentum,
-    dampening,
-    nesterov,
-    weightDecay: nonNegative(orDefault(options.weightDecay, 0), 'weightDecay'),
-    maximize: flag(orDefault(options.maximize, false), 'maximize'),
-  };
-}
-
-const EXECUTION_KEYS = [
-  'workgroupSize',
-  'maxPendingSteps',
-  'maxBindingBytes',
-  'stepTableLength',
-  'scheduleTableLength',
-  'vectorize',
-  'soloElements',
-  'soloDispatches',
-] as const;
-
-/**
- * A plain copy of the execution options with unknown names and wrong types rejected; the ranges that depend on
- * the device's limits are checked at creation.
- */
-export function checkExecutionOptions(execution: unknown): ExecutionOptions {
-  if (execution === undefined) return {};
-  assertKnownKeys(execution, EXECUTION_KEYS, 'option', 'execution');
-  const copy = snapshotKeys(execution as ExecutionOptions, EXECUTION_KEYS, 'execution');
-  for (const key of [
-    'workgroupSize',
-    'maxPendingSteps',
-    'maxBindingBytes',
-    'stepTableLength',
-    'scheduleTableLength',
-  ] as const) {
-    const value = copy[key];
-    configAssert(
-      value === undefined || typeof value === 'number',
-      key,
-      () => `Invalid ${key}: ${describe(value)} (expected an integer)`,
-    );
-  }
-  if (copy.vectorize !== undefined) flag(copy.vectorize, 'vectorize');
-  for (const key of ['soloElements', 'soloDispatches'] as const) {
-    const value = copy[key];
-    configAssert(
-      value === undefined || (typeof value === 'number' && Number.isInteger(value) && value >= 0),
-      key,
-      () => `Invalid ${key}: ${describe(value)} (expected an integer >= 0)`,
-    );
-  }
-  return copy;
+  return { kind: 'sgd', ...hp };
 }

@@ -1,0 +1,131 @@
+// The option tables (src/option-table.ts) are the one list of option names: these checks keep the README, the
+// tfjs names and each row's own default in step with them.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { OptimizerConfigError } from '../../src/errors';
+import { defaultText, type OptionRow, optionNames, resolveTable } from '../../src/option-table';
+import {
+  ADAM_OPTIONS,
+  ADAMW_OPTIONS,
+  RADAM_OPTIONS,
+  RADAM_PRESETS,
+  type RAdamPreset,
+  resolveRAdamOptions,
+  SGD_OPTIONS,
+} from '../../src/options';
+import { TFJS_ADAM_KEYS, TFJS_RADAM_KEYS, TFJS_SGD_KEYS } from '../../src/tfjs/options';
+import { EXECUTION_OPTIONS, TRAINING_OPTIONS } from '../../src/training-options';
+
+const TABLES = {
+  RAdam: RADAM_OPTIONS,
+  Adam: ADAM_OPTIONS,
+  AdamW: ADAMW_OPTIONS,
+  SGD: SGD_OPTIONS,
+  training: TRAINING_OPTIONS,
+  execution: EXECUTION_OPTIONS,
+} as const;
+
+function rows(table: object): [string, OptionRow<unknown, never>][] {
+  return Object.entries(table) as [string, OptionRow<unknown, never>][];
+}
+
+const README_START =
+  '<!-- option tables: generated from the tables by test/unit/option-tables.test.ts; UPDATE_README=1 rewrites it -->';
+const README_END = '<!-- /option tables -->';
+
+const HEADINGS: Record<keyof typeof TABLES, string> = {
+  RAdam: '`createRAdam`',
+  Adam: '`createAdam`',
+  AdamW: '`createAdamW`',
+  SGD: '`createSGD`',
+  training: 'training options, every optimizer',
+  execution: 'execution options (`create*(device, params, options, execution)`), every optimizer',
+};
+
+function renderTables(): string {
+  return Object.entries(TABLES)
+    .map(([tableName, table]) => {
+      const lines = rows(table).map(
+        ([name, row]) =>
+          `| \`${name}\` | ${defaultText(row).replace(/\|/g, '\\|')} | ${row.doc.replace(/\|/g, '\\|')} |`,
+      );
+      return [
+        `${HEADINGS[tableName as keyof typeof TABLES]}:`,
+        '',
+        '| option | default | what it does |',
+        '| ------ | ------- | ------------ |',
+        ...lines,
+        '',
+      ].join('\n');
+    })
+    .join('\n');
+}
+
+describe('option tables', () => {
+  it('every row has a one-line doc and a documented default', () => {
+    for (const [tableName, table] of Object.entries(TABLES)) {
+      for (const [name, row] of rows(table)) {
+        expect(row.doc, `${tableName}.${name}`).toMatch(/^[^\n]{10,120}$/);
+        expect(defaultText(row), `${tableName}.${name}`).not.toBe('');
+      }
+    }
+  });
+
+  it("the README's option tables are rendered from the tables (UPDATE_README=1 rewrites them)", () => {
+    const path = new URL('../../README.md', import.meta.url);
+    const readme = readFileSync(path, 'utf8');
+    const open = readme.indexOf(README_START);
+    const close = readme.indexOf(README_END);
+    expect(open, 'the README has the option-table markers').toBeGreaterThan(0);
+    const rendered = `${README_START}\n${renderTables()}${README_END}`;
+    const current = readme.slice(open, close + README_END.length);
+    if (process.env.UPDATE_README === '1' && current !== rendered) {
+      writeFileSync(path, readme.replace(current, rendered));
+      return;
+    }
+    expect(current).toBe(rendered);
+  });
+
+  it('each default passes its own check, for every preset', () => {
+    for (const table of [ADAM_OPTIONS, ADAMW_OPTIONS, SGD_OPTIONS, TRAINING_OPTIONS]) {
+      expect(() => resolveTable(table as never, {})).not.toThrow();
+    }
+    for (const preset of Object.keys(RADAM_PRESETS) as RAdamPreset[]) {
+      const resolved = resolveTable(RADAM_OPTIONS, { preset });
+      expect(resolved).toMatchObject({ preset, ...RADAM_PRESETS[preset] });
+    }
+  });
+
+  it('resolves in table order, reads each option once, and treats only undefined as "not given"', () => {
+    expect(optionNames(RADAM_OPTIONS)[0]).toBe('preset');
+    let reads = 0;
+    const options = {
+      get lr() {
+        reads++;
+        return 0.5;
+      },
+    };
+    expect(resolveTable(SGD_OPTIONS, options).lr).toBe(0.5);
+    expect(reads).toBe(1);
+    expect(resolveTable(ADAMW_OPTIONS, { weightDecay: undefined }).weightDecay).toBe(1e-2);
+    expect(() => resolveTable(ADAM_OPTIONS, { eps: null as never })).toThrow(OptimizerConfigError);
+    expect(resolveRAdamOptions({ preset: 'tfa', eps: undefined }).eps).toBe(1e-7);
+  });
+
+  it('the tfjs names are the core tables renamed (lr, betas, eps), in the same order', () => {
+    const renamed = (keys: readonly string[]) =>
+      keys.flatMap((key) =>
+        key === 'lr'
+          ? ['learningRate']
+          : key === 'betas'
+            ? ['beta1', 'beta2']
+            : key === 'eps'
+              ? ['epsilon']
+              : [key],
+      );
+    expect(TFJS_RADAM_KEYS).toEqual(renamed(optionNames(RADAM_OPTIONS)));
+    expect(TFJS_ADAM_KEYS).toEqual(renamed(optionNames(ADAM_OPTIONS)));
+    expect(TFJS_SGD_KEYS).toEqual(renamed(optionNames(SGD_OPTIONS)));
+    expect(TFJS_RADAM_KEYS).toContain('degeneratedToSgd');
+  });
+});
