@@ -42,22 +42,28 @@ const HEADINGS: Record<keyof typeof TABLES, string> = {
   execution: 'execution options (`create*(device, params, options, execution)`), every optimizer',
 };
 
+/** A markdown table padded as biome formats the README (it checks markdown too). */
+function markdownTable(header: readonly string[], body: readonly string[][]): string[] {
+  const widths = header.map((_, c) => Math.max(header[c]!.length, ...body.map((cells) => cells[c]!.length)));
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`;
+  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...body.map(line)];
+}
+
 function renderTables(): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
   return Object.entries(TABLES)
-    .map(([tableName, table]) => {
-      const lines = rows(table).map(
-        ([name, row]) =>
-          `| \`${name}\` | ${defaultText(row).replace(/\|/g, '\\|')} | ${row.doc.replace(/\|/g, '\\|')} |`,
-      );
-      return [
+    .map(([tableName, table]) =>
+      [
         `${HEADINGS[tableName as keyof typeof TABLES]}:`,
         '',
-        '| option | default | what it does |',
-        '| ------ | ------- | ------------ |',
-        ...lines,
+        ...markdownTable(
+          ['option', 'default', 'what it does'],
+          rows(table).map(([name, row]) => [`\`${name}\``, cell(defaultText(row)), cell(row.doc)]),
+        ),
         '',
-      ].join('\n');
-    })
+      ].join('\n'),
+    )
     .join('\n');
 }
 
