@@ -324,6 +324,15 @@ export function loadProblem(state: unknown, shape: StateShape): string | undefin
 }
 
 /** Where one tensor's moments live: a page and an offset in state elements. */
+/** Where one tensor's moments live: see FusedOptimizer.stateLocation(). */
+export interface StateLocation {
+  expAvg: GPUBuffer;
+  /** Undefined for SGD, which keeps no second moment. */
+  expAvgSq: GPUBuffer | undefined;
+  byteOffset: number;
+  length: number;
+}
+
 export interface StatePlacementOf {
   name: string;
   length: number;

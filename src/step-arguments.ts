@@ -1,6 +1,16 @@
 // The checks of step()'s arguments that WebGPU would otherwise make too late (inside beginComputePass, where a
 // failure throws or invalidates the caller's encoder): made before anything changes.
-import { describeValue, OptimizerConfigError } from './errors';
+import { configAssert, describeValue, OptimizerConfigError } from './errors';
+
+/** step()'s encoder and timestamp writes, checked before anything changes. */
+export function checkStepArguments(encoder: unknown, timestampWrites: unknown, name: string): void {
+  configAssert(
+    isCommandEncoder(encoder),
+    'encoder',
+    () => `${name}.step: expected a GPUCommandEncoder, got ${describeValue(encoder)}`,
+  );
+  checkTimestampWrites(timestampWrites, name);
+}
 
 export function isCommandEncoder(value: unknown): value is GPUCommandEncoder {
   if (typeof value !== 'object' || value === null) return false;
