@@ -2,10 +2,10 @@
 // lifetime. Everything it holds was built by create.ts's sequence and arrives in a few bundles (kernels, buffers,
 // call ring, training options); nothing here allocates GPU objects after construction except readbacks.
 import type { CallRing } from './call-ring';
-import { GRAD_CONTROL, STATE_ELEMENT_BYTES, WORD_BYTES } from './contract';
-import { configAssert, describeValue, OptimizerConfigError, OptimizerStateError } from './errors';
+import { GRAD_CONTROL, WORD_BYTES } from './contract';
+import { OptimizerConfigError, OptimizerStateError } from './errors';
 import { type Kernels, recordStep } from './kernels';
-import { validateLearningRate } from './options';
+import { flag, validateLearningRate } from './options';
 import { type ParamGroupHandle, paramGroupHandles } from './param-group-handles';
 import { describeError, type GradStats, gradStatsFrom, type ReadRegion, readBackRegions } from './readback';
 import { RecordingWatch } from './recording-watch';
@@ -17,8 +17,8 @@ import {
   type StateLocation,
   type StatePlacementOf,
 } from './state';
-import { uploadState } from './state-upload';
-import { checkStepArguments } from './step-arguments';
+import { stateLocationOf, stateRegions, uploadState } from './state-gpu';
+import { checkStepArguments, checkTensorIndex } from './step-arguments';
 import { StepLedger } from './step-ledger';
 import {
   describeStep,
@@ -35,10 +35,13 @@ export type { GradStats } from './readback';
 export type { ExecutionOptions, TrainingOptions } from './training-options';
 
 /**
- * The fused optimizer. Each step is one compute pass: (with gradient checks) a reduction over the gradients and a
- * one-workgroup finalize, a one-workgroup prepare dispatch for all tensors, and one step dispatch per batch of
- * tensors that share a param buffer, a grad buffer and a moment page (two when some tensors need a scalar tail).
- * Created through createRAdam / createAdam / createAdamW / createSGD.
+ * A fused optimizer over many tensors, created by createRAdam / createAdam / createAdamW / createSGD. `step()`
+ * records one compute pass into the caller's encoder: with gradient checks, a reduction over the gradients and a
+ * one-workgroup finalize; a one-workgroup prepare dispatch that turns every tensor's GPU-side step count into its
+ * factors; then the step dispatches (`dispatchesPerStep`: the largest tensors alone, the rest batched in tiles),
+ * however many tensors there are. Each step's per-call data (learning rates, loss scale, clipping norm, active
+ * mask) goes into its own ring slot, so steps may be recorded ahead of their submits (see
+ * `ExecutionOptions.maxPendingSteps`); step counts live on the GPU, so skipped steps need no readback.
  */
 export class FusedOptimizer {
   /**
@@ -157,29 +160,16 @@ export class FusedOptimizer {
   /** Marks a tensor as having (or not having) a gradient: inactive tensors are left untouched by step(). */
   setActive(tensor: number, active: boolean): void {
     this.#assertUsable();
-    this.#assertTensorIndex(tensor);
+    checkTensorIndex(tensor, this.tensorCount);
     // Truthiness would read 'no' or 'false' as true.
-    configAssert(
-      typeof active === 'boolean',
-      'active',
-      () => `Invalid active: ${describeValue(active)} (expected true or false)`,
-    );
+    flag(active, 'active');
     this.#ring.setActive(tensor, active);
   }
 
   /** Whether tensor `tensor` takes part in the next step (see `setActive`). */
   isActive(tensor: number): boolean {
-    this.#assertTensorIndex(tensor);
+    checkTensorIndex(tensor, this.tensorCount);
     return this.#ring.isActive(tensor);
-  }
-
-  #assertTensorIndex(tensor: unknown): asserts tensor is number {
-    configAssert(
-      typeof tensor === 'number' && Number.isInteger(tensor) && tensor >= 0 && tensor < this.tensorCount,
-      'tensor',
-      () =>
-        `Invalid tensor index: ${describeValue(tensor)} (expected an integer in 0..${this.tensorCount - 1})`,
-    );
   }
 
   #scheduleFactor(count: number): number {
@@ -324,12 +314,11 @@ export class FusedOptimizer {
    * readGradStats().
    */
   async stateDict(): Promise<OptimizerState> {
-    const { expAvgPages, expAvgSqPages } = this.#buffers;
-    const [countBytes, controlBytes, ...pageBytes] = await this.#readBack('stateDict', [
-      { buffer: this.#buffers.stepCounts, size: Math.max(WORD_BYTES, this.tensorCount * WORD_BYTES) },
-      { buffer: this.#buffers.control, size: GRAD_CONTROL.bytes },
-      ...[...expAvgPages, ...expAvgSqPages].map((page) => ({ buffer: page, size: page.size })),
-    ]);
+    const [countBytes, controlBytes, ...pageBytes] = await this.#readBack(
+      'stateDict',
+      stateRegions(this.#buffers, this.tensorCount),
+    );
+    const pageCount = this.#buffers.expAvgPages.length;
     const completed = this.#ledger.settle(
       new DataView(controlBytes!),
       this.name,
@@ -343,8 +332,8 @@ export class FusedOptimizer {
       this.paramGroups,
       this.#tensors,
       new Uint32Array(countBytes!),
-      pages.slice(0, expAvgPages.length),
-      pages.slice(expAvgPages.length),
+      pages.slice(0, pageCount),
+      pages.slice(pageCount),
     );
   }
 
@@ -393,18 +382,7 @@ export class FusedOptimizer {
   /** Where tensor i's moments live (for state readback and tests). */
   stateLocation(tensor: number): StateLocation {
     this.#assertUsable();
-    const placement = this.#tensors[tensor];
-    configAssert(
-      placement !== undefined,
-      'tensor',
-      () => `Invalid tensor index: ${tensor} (expected 0..${this.#tensors.length - 1})`,
-    );
-    return {
-      expAvg: this.#buffers.expAvgPages[placement.page]!,
-      expAvgSq: this.#buffers.expAvgSqPages[placement.page],
-      byteOffset: placement.offset * STATE_ELEMENT_BYTES,
-      length: placement.length,
-    };
+    return stateLocationOf(this.#buffers, this.#tensors, tensor);
   }
 
   /** Frees the moments, tables and uniforms this optimizer allocated; never the caller's buffers. Idempotent. */

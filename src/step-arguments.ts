@@ -1,5 +1,5 @@
 // The checks of step()'s arguments that WebGPU would otherwise make too late (inside beginComputePass, where a
-// failure throws or invalidates the caller's encoder): made before anything changes.
+// failure throws or invalidates the caller's encoder), and of setActive()'s: made before anything changes.
 import { configAssert, describeValue, OptimizerConfigError } from './errors';
 
 /** step()'s encoder and timestamp writes, checked before anything changes. */
@@ -10,6 +10,15 @@ export function checkStepArguments(encoder: unknown, timestampWrites: unknown, n
     () => `${name}.step: expected a GPUCommandEncoder, got ${describeValue(encoder)}`,
   );
   checkTimestampWrites(timestampWrites, name);
+}
+
+/** A tensor index of setActive() / isActive(). */
+export function checkTensorIndex(tensor: unknown, tensorCount: number): asserts tensor is number {
+  configAssert(
+    typeof tensor === 'number' && Number.isInteger(tensor) && tensor >= 0 && tensor < tensorCount,
+    'tensor',
+    () => `Invalid tensor index: ${describeValue(tensor)} (expected an integer in 0..${tensorCount - 1})`,
+  );
 }
 
 export function isCommandEncoder(value: unknown): value is GPUCommandEncoder {

@@ -42,9 +42,10 @@ export interface ExecutionOptions {
   /**
    * Slots of the per-call ring: how many steps may be recorded while their command encoders are not yet
    * submitted (in one encoder or spread over many) and stay exact. Recording more into one encoder throws; a
-   * step whose slot a later recording reuses before its encoder is submitted is rejected on the GPU, and the
-   * optimizer then throws an OptimizerStateError. @defaultValue 4096, or fewer (at least 256) for slots so large
-   * (many tensors) that 4096 of them would take more than 4 MiB
+   * step whose slot a later recording reuses before its encoder is submitted is rejected on the GPU (it and every
+   * later step run as no-ops), and the next readGradStats() or stateDict() throws an OptimizerStateError.
+   * @defaultValue 4096, or fewer (at least 256) for slots so large (many tensors) that 4096 of them would take
+   * more than 4 MiB; never more than fit in one buffer (maxBufferSize)
    */
   maxPendingSteps?: number | undefined;
   /** Largest byte size of one storage binding; defaults to the device's maxStorageBufferBindingSize. */
@@ -54,7 +55,7 @@ export interface ExecutionOptions {
   /**
    * Entries of the schedule-factor table on the GPU: how far the host's step count may run ahead of the GPU's
    * (pending steps plus steps skipped since the last readback) before steps are rejected.
-   * @defaultValue maxPendingSteps + max(maxPendingSteps, 4096)
+   * @defaultValue maxPendingSteps + max(maxPendingSteps, 4096), capped by maxBufferSize
    */
   scheduleTableLength?: number | undefined;
   /** Use vec4 loads where offsets and lengths allow. @defaultValue true */
