@@ -10,13 +10,7 @@ import { type ParamGroupHandle, paramGroupHandles } from './param-group-handles'
 import { describeError, type GradStats, gradStatsFrom, type ReadRegion, readBackRegions } from './readback';
 import { RecordingWatch } from './recording-watch';
 import type { StateBuffers } from './resources';
-import {
-  assembleState,
-  loadProblem,
-  type OptimizerState,
-  type StateLocation,
-  type StatePlacementOf,
-} from './state';
+import { assembleState, loadProblem, type OptimizerState, type StatePlacementOf } from './state';
 import { stateLocationOf, stateRegions, uploadState } from './state-gpu';
 import { checkStepArguments, checkTensorIndex } from './step-arguments';
 import { StepLedger } from './step-ledger';
@@ -380,7 +374,12 @@ export class FusedOptimizer {
   }
 
   /** Where tensor i's moments live (for state readback and tests). */
-  stateLocation(tensor: number): StateLocation {
+  stateLocation(tensor: number): {
+    expAvg: GPUBuffer;
+    expAvgSq: GPUBuffer | undefined;
+    byteOffset: number;
+    length: number;
+  } {
     this.#assertUsable();
     return stateLocationOf(this.#buffers, this.#tensors, tensor);
   }
