@@ -1,7 +1,7 @@
 // The host↔WGSL contract, declared once. Every struct the host writes or reads back, every code the kernels
 // switch on and every binding of every entry point is declared here. The WGSL side of the structs and codes is
-// generated from these declarations (the prelude spliced in front of each kernel family, like the `Element`
-// alias); the bindings stay written out in shaders/*.wgsl, where they document each kernel, and
+// generated from these declarations (contract-wgsl.ts: the prelude spliced in front of each kernel family, like
+// the `Element` alias); the bindings stay written out in shaders/*.wgsl, where they document each kernel, and
 // test/unit/contract.test.ts checks them, and every struct, against these tables. Pure data: no GPU calls.
 
 /** Bytes of one struct member, counter or call word: every host-visible struct holds only 32-bit scalars. */
@@ -16,7 +16,7 @@ export const STATE_ELEMENT_BYTES = 4;
 /** Bytes of one moment stored as bf16 (the upper half of an f32; two per u32 word). */
 export const BF16_STATE_ELEMENT_BYTES = 2;
 /** WGSL's alignment of a struct that ends in a vec4: host structs are padded to multiples of it. */
-const STRUCT_ALIGNMENT = 16;
+export const STRUCT_ALIGNMENT = 16;
 
 type ScalarType = 'u32' | 'f32' | 'atomic<u32>';
 
@@ -442,47 +442,3 @@ export function entryBindings<Entry extends OptimizerEntryPoint>(
   const names: readonly EntryGlobals<Entry>[] = OPTIMIZER_ENTRY_POINTS[entry];
   return names.map((name) => ({ binding: OPTIMIZER_BINDINGS[name].binding, resource: resources[name] }));
 }
-
-// ---- the generated WGSL ----
-
-function comment(doc: string | undefined): string {
-  return doc === undefined ? '' : `  // ${doc}`;
-}
-
-function structWgsl(layout: StructLayout<string>): string {
-  const lines = layout.fields.map(
-    (field) => `  ${field}: ${layout.types[field]},${comment(layout.docs[field])}`,
-  );
-  if (layout.tail) lines.push(`  ${layout.tail.name}: ${layout.tail.type},${comment(layout.tail.doc)}`);
-  return `// ${layout.doc}\nstruct ${layout.name} {\n${lines.join('\n')}\n}\n`;
-}
-
-function codesWgsl(table: CodeTable<string>): string {
-  const lines = Object.entries(table.code).map(
-    ([name, value]) =>
-      `const ${wgslConstantName(table.prefix, name)}: u32 = ${value}u;${comment(table.docs[name])}`,
-  );
-  return `// ${table.doc}\n${lines.join('\n')}\n`;
-}
-
-function preparedSlotWgsl(): string {
-  const padVectors = (PREPARED_SLOT_BYTES - STEP_SCALARS.bytes) / STRUCT_ALIGNMENT;
-  return (
-    `// One tensor's StepScalars padded to ${PREPARED_SLOT_BYTES} bytes, bindable as a uniform at its offset.\n` +
-    `struct PreparedSlot {\n  scalars: StepScalars,\n  _pad: array<vec4<u32>, ${padVectors}>,\n}\n`
-  );
-}
-
-/**
- * The declarations every optimizer-family module starts with (after the `Element` alias and common.wgsl):
- * codes, call-word offsets and structs, generated from the tables above.
- */
-export const OPTIMIZER_PRELUDE = [
-  '// ---- generated from src/contract.ts: edit the declarations there ----\n',
-  ...[BRANCH, KIND, FLAG, CALL].map(codesWgsl),
-  `// Tiled kernels: invocations per tile, and Elements per invocation at most.\nconst TILE_LANES: u32 = ${TILE_LANES}u;\nconst TILE_ELEMENTS_PER_INVOCATION: u32 = ${TILE_ELEMENTS_PER_INVOCATION}u;\n`,
-  '// Per-call data: flat u32 words, laid out as the CALL_* offsets say.\nstruct CallData { words: array<u32> }\n',
-  ...OPTIMIZER_STRUCTS.map(structWgsl),
-  preparedSlotWgsl(),
-  '// ---- end of generated declarations ----\n',
-].join('\n');

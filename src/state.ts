@@ -350,6 +350,19 @@ export function loadProblem(state: unknown, shape: StateShape): string | undefin
   return undefined;
 }
 
+/** Where one tensor's state lives: see FusedOptimizer.stateLocation(). */
+export interface StateLocation {
+  expAvg: GPUBuffer;
+  /** Undefined for SGD, which keeps no second moment. */
+  expAvgSq: GPUBuffer | undefined;
+  expAvgSqMax: GPUBuffer | undefined;
+  slow: GPUBuffer | undefined;
+  byteOffset: number;
+  /** Where the slow weights start in `slow` (after the max when one buffer holds both). */
+  slowByteOffset: number;
+  length: number;
+}
+
 /** Where one tensor's moments live: a page and an offset in state elements. */
 export interface StatePlacementOf {
   name: string;
