@@ -75,3 +75,4 @@ export type {
   SgdHyperParameters,
   StepInfo,
 } from './step-scalars';
+export type { StateFormat } from './training-options';

@@ -32,4 +32,10 @@ export {
   WebGPURadamTfjsOptimizer,
 } from './optimizer';
 export type { TfjsAdamOptions, TfjsRAdamOptions, TfjsSgdOptions } from './options';
-export type { OptimizerStepper, StepperProvider, StepRequest, VariableSlot } from './stepper';
+export type {
+  OptimizerStepper,
+  StepperContext,
+  StepperProvider,
+  StepRequest,
+  VariableSlot,
+} from './stepper';
