@@ -4,18 +4,15 @@
 // from these parts (recordPass), which is all that step() does on the GPU side.
 import {
   callWords,
-  type EntryGlobals,
-  entryBindings,
-  entryLayout,
   GRAD_CONTROL,
   GROUP_CONFIG,
-  type OptimizerEntryPoint,
   PREPARED_SLOT_BYTES,
   SEGMENT,
   STEP_SCALARS,
   tileWorkgroups,
   WORD_BYTES,
 } from './contract';
+import { type EntryGlobals, entryBindings, entryLayout, type OptimizerEntryPoint } from './contract-bindings';
 import { BufferBindingError } from './errors';
 import { foldWorkgroups } from './grid';
 import { checkedComputePipeline, getBindGroupLayout } from './pipeline-cache';

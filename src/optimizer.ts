@@ -5,11 +5,12 @@ import type { CallRing } from './call-ring';
 import { GRAD_CONTROL, WORD_BYTES } from './contract';
 import { OptimizerConfigError, OptimizerStateError } from './errors';
 import { type Kernels, recordStep } from './kernels';
-import { flag, validateLearningRate } from './options';
+import { flag, validateLearningRate } from './option-checks';
 import { type ParamGroupHandle, paramGroupHandles } from './param-group-handles';
 import { describeError, type GradStats, gradStatsFrom, type ReadRegion, readBackRegions } from './readback';
 import { RecordingWatch } from './recording-watch';
 import type { StateBuffers } from './resources';
+import { checkedScheduleFactor } from './schedule-check';
 import { loadProblem, type OptimizerState, type StatePlacementOf } from './state';
 import { stateFromReadback, stateLocationOf, stateRegions, uploadState } from './state-gpu';
 import {
@@ -28,7 +29,7 @@ import {
   newStepInfo,
   type StepInfo,
 } from './step-scalars';
-import { checkedScheduleFactor, type ResolvedTraining, TRAINING_OPTIONS } from './training-options';
+import { type ResolvedTraining, TRAINING_OPTIONS } from './training-options';
 import { lockReadOnlyFields } from './views';
 
 export type { ParamGroupHandle } from './param-group-handles';

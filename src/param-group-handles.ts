@@ -1,6 +1,6 @@
 // The live optimizer's `paramGroups`: read-only views of each group's live values, where `lr` is the one thing a
 // caller may assign, validated like `optimizer.lr`.
-import { validateLearningRate } from './options';
+import { validateLearningRate } from './option-checks';
 import type { GroupHyperParameters } from './step-scalars';
 import { readOnlyView } from './views';
 

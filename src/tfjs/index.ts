@@ -10,13 +10,12 @@ export {
 export { RADAM_PRESETS, type RAdamPreset } from '../options';
 export {
   deserializeState,
-  fromTfjsWeights,
   type OptimizerState,
   type StateHeader,
   serializeState,
   type TensorStateHeader,
-  toTfjsWeights,
 } from '../state';
+export { fromTfjsWeights, toTfjsWeights } from '../state-tfjs';
 export type { Branch, StepInfo } from '../step-scalars';
 export {
   AdamOptimizer,
