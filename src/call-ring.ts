@@ -46,6 +46,17 @@ export class CallRing {
     this.#view = new DataView(this.#bytes);
   }
 
+  /** Whether `tensor` takes part in the steps recorded from now on. */
+  setActive(tensor: number, active: boolean): void {
+    const bit = 1 << (tensor % 32);
+    const word = tensor >> 5;
+    this.activeMask[word] = active ? this.activeMask[word]! | bit : this.activeMask[word]! & ~bit;
+  }
+
+  isActive(tensor: number): boolean {
+    return ((this.activeMask[tensor >> 5]! >>> (tensor % 32)) & 1) === 1;
+  }
+
   /**
    * Fills the next slot's data and the dynamic offsets, changing nothing else: a recording that fails after this
    * leaves the ring as it was.

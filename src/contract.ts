@@ -1,7 +1,7 @@
 // The host↔WGSL contract, declared once. Every struct the host writes or reads back, every code the kernels
 // switch on and every binding of every entry point is declared here. The WGSL side of the structs and codes is
-// generated from these declarations (the prelude spliced in front of each kernel family, like the `Element`
-// alias); the bindings stay written out in shaders/*.wgsl, where they document each kernel, and
+// generated from these declarations (contract-wgsl.ts: the prelude spliced in front of each kernel family, like
+// the `Element` alias); the bindings stay written out in shaders/*.wgsl, where they document each kernel, and
 // test/unit/contract.test.ts checks them, and every struct, against these tables. Pure data: no GPU calls.
 
 /** Bytes of one struct member, counter or call word: every host-visible struct holds only 32-bit scalars. */
@@ -16,7 +16,7 @@ export const STATE_ELEMENT_BYTES = 4;
 /** Bytes of one moment stored as bf16 (the upper half of an f32; two per u32 word). */
 export const BF16_STATE_ELEMENT_BYTES = 2;
 /** WGSL's alignment of a struct that ends in a vec4: host structs are padded to multiples of it. */
-const STRUCT_ALIGNMENT = 16;
+export const STRUCT_ALIGNMENT = 16;
 
 type ScalarType = 'u32' | 'f32' | 'atomic<u32>';
 
@@ -345,144 +345,3 @@ export const STREAM_PARAMS = struct('StreamParams', 'One streaming dispatch.', {
   _pad0: ['u32'],
   _pad1: ['u32'],
 });
-
-// ---- bindings ----
-
-type BindingKind = 'storage' | 'read-only-storage' | 'uniform';
-
-interface BindingDecl {
-  readonly binding: number;
-  readonly kind: BindingKind;
-  /** Bound with a dynamic offset that each recorded call supplies. */
-  readonly dynamic?: boolean;
-}
-
-/** Every global of the optimizer family (shaders/optimizer.wgsl, units.wgsl, grad-stats.wgsl), by WGSL name. */
-export const OPTIMIZER_BINDINGS = {
-  tensorGroups: { binding: 0, kind: 'read-only-storage' },
-  groupConfigs: { binding: 1, kind: 'read-only-storage' },
-  stepTable: { binding: 2, kind: 'read-only-storage' },
-  stepCounts: { binding: 3, kind: 'storage' },
-  preparedScalars: { binding: 4, kind: 'storage' },
-  call: { binding: 5, kind: 'read-only-storage', dynamic: true },
-  control: { binding: 6, kind: 'storage' },
-  unitScalars: { binding: 7, kind: 'uniform' },
-  params: { binding: 8, kind: 'storage' },
-  grads: { binding: 9, kind: 'read-only-storage' },
-  expAvg: { binding: 10, kind: 'storage' },
-  expAvgSq: { binding: 11, kind: 'storage' },
-  tiles: { binding: 12, kind: 'read-only-storage' },
-  tensorScalars: { binding: 13, kind: 'read-only-storage' },
-  unitSegment: { binding: 15, kind: 'uniform' },
-  expectedEpoch: { binding: 16, kind: 'uniform', dynamic: true },
-  partialSums: { binding: 18, kind: 'storage' },
-  extraState: { binding: 19, kind: 'storage' },
-  slowSeeded: { binding: 21, kind: 'storage' },
-} as const satisfies Record<string, BindingDecl>;
-
-export type OptimizerGlobal = keyof typeof OPTIMIZER_BINDINGS;
-
-/**
- * Which globals each entry point's bind group holds (dynamic offsets follow binding numbers: call's slot, then
- * expectedEpoch's). The same list makes the bind-group layout and the bind group, and the contract test checks it
- * against the globals each entry point reaches in the WGSL.
- */
-export const OPTIMIZER_ENTRY_POINTS = {
-  prepare: [
-    'tensorGroups',
-    'groupConfigs',
-    'stepTable',
-    'stepCounts',
-    'preparedScalars',
-    'call',
-    'control',
-    'expectedEpoch',
-    'slowSeeded',
-  ],
-  step: ['params', 'grads', 'expAvg', 'expAvgSq', 'tiles', 'tensorScalars', 'extraState'],
-  stepSegment: ['params', 'grads', 'expAvg', 'expAvgSq', 'unitScalars', 'unitSegment', 'extraState'],
-  reduceGrads: ['call', 'control', 'grads', 'tiles', 'partialSums'],
-  finalizeGradStats: ['call', 'control', 'partialSums'],
-} as const satisfies Record<string, readonly OptimizerGlobal[]>;
-
-export type OptimizerEntryPoint = keyof typeof OPTIMIZER_ENTRY_POINTS;
-
-/** The globals one entry point binds. */
-export type EntryGlobals<Entry extends OptimizerEntryPoint> = (typeof OPTIMIZER_ENTRY_POINTS)[Entry][number];
-
-/** The globals of shaders/streams.wgsl; `x` is read, the others are written. */
-export const STREAM_BINDINGS = {
-  stream: { binding: 0, kind: 'uniform' },
-  x: { binding: 1, kind: 'read-only-storage' },
-  y: { binding: 2, kind: 'storage' },
-  z: { binding: 3, kind: 'storage' },
-  w: { binding: 4, kind: 'storage' },
-} as const satisfies Record<string, BindingDecl>;
-
-/** The layout entry of one declared binding. */
-export function layoutEntry(declaration: BindingDecl): GPUBindGroupLayoutEntry {
-  const { binding, kind, dynamic = false } = declaration;
-  return {
-    binding,
-    visibility: GPUShaderStage.COMPUTE,
-    buffer: { type: kind, hasDynamicOffset: dynamic },
-  };
-}
-
-/** The bind-group layout entries of one entry point. */
-export function entryLayout(entry: OptimizerEntryPoint): GPUBindGroupLayoutEntry[] {
-  return OPTIMIZER_ENTRY_POINTS[entry].map((name) => layoutEntry(OPTIMIZER_BINDINGS[name]));
-}
-
-/** The bind-group entries of one entry point: every global it binds must be given, and nothing else. */
-export function entryBindings<Entry extends OptimizerEntryPoint>(
-  entry: Entry,
-  resources: Readonly<Record<EntryGlobals<Entry>, GPUBufferBinding>>,
-): GPUBindGroupEntry[] {
-  const names: readonly EntryGlobals<Entry>[] = OPTIMIZER_ENTRY_POINTS[entry];
-  return names.map((name) => ({ binding: OPTIMIZER_BINDINGS[name].binding, resource: resources[name] }));
-}
-
-// ---- the generated WGSL ----
-
-function comment(doc: string | undefined): string {
-  return doc === undefined ? '' : `  // ${doc}`;
-}
-
-function structWgsl(layout: StructLayout<string>): string {
-  const lines = layout.fields.map(
-    (field) => `  ${field}: ${layout.types[field]},${comment(layout.docs[field])}`,
-  );
-  if (layout.tail) lines.push(`  ${layout.tail.name}: ${layout.tail.type},${comment(layout.tail.doc)}`);
-  return `// ${layout.doc}\nstruct ${layout.name} {\n${lines.join('\n')}\n}\n`;
-}
-
-function codesWgsl(table: CodeTable<string>): string {
-  const lines = Object.entries(table.code).map(
-    ([name, value]) =>
-      `const ${wgslConstantName(table.prefix, name)}: u32 = ${value}u;${comment(table.docs[name])}`,
-  );
-  return `// ${table.doc}\n${lines.join('\n')}\n`;
-}
-
-function preparedSlotWgsl(): string {
-  const padVectors = (PREPARED_SLOT_BYTES - STEP_SCALARS.bytes) / STRUCT_ALIGNMENT;
-  return (
-    `// One tensor's StepScalars padded to ${PREPARED_SLOT_BYTES} bytes, bindable as a uniform at its offset.\n` +
-    `struct PreparedSlot {\n  scalars: StepScalars,\n  _pad: array<vec4<u32>, ${padVectors}>,\n}\n`
-  );
-}
-
-/**
- * The declarations every optimizer-family module starts with (after the `Element` alias and common.wgsl):
- * codes, call-word offsets and structs, generated from the tables above.
- */
-export const OPTIMIZER_PRELUDE = [
-  '// ---- generated from src/contract.ts: edit the declarations there ----\n',
-  ...[BRANCH, KIND, FLAG, CALL].map(codesWgsl),
-  `// Tiled kernels: invocations per tile, and Elements per invocation at most.\nconst TILE_LANES: u32 = ${TILE_LANES}u;\nconst TILE_ELEMENTS_PER_INVOCATION: u32 = ${TILE_ELEMENTS_PER_INVOCATION}u;\n`,
-  '// Per-call data: flat u32 words, laid out as the CALL_* offsets say.\nstruct CallData { words: array<u32> }\n',
-  ...OPTIMIZER_STRUCTS.map(structWgsl),
-  preparedSlotWgsl(),
-  '// ---- end of generated declarations ----\n',
-].join('\n');

@@ -23,7 +23,6 @@ import {
   ADAM_KEYS,
   type AdamOptions,
   assertKnownKeys,
-  checkExecutionOptions,
   RADAM_KEYS,
   type RAdamOptions,
   RANGER_KEYS,
@@ -35,22 +34,18 @@ import {
   SGD_KEYS,
   type SgdOptions,
 } from './options';
-import {
-  type ParamsOrGroups,
-  type ResolvedGroup,
-  resolveGroups,
-  splitTraining,
-  TRAINING_KEYS,
-} from './param-groups';
+import { type ParamsOrGroups, type ResolvedGroup, resolveGroups, splitTraining } from './param-groups';
 import { checkParams } from './params';
 import { type PlanLimits, placeState, planUnits } from './plan';
 import { allocateResources, Creation } from './resources';
 import type { GroupHyperParameters } from './step-scalars';
 import {
+  checkExecutionOptions,
   type ExecutionOptions,
   maxStepTableLength,
   resolveExecution,
   resolveTraining,
+  TRAINING_KEYS,
   type TrainingOptions,
 } from './training-options';
 

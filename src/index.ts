@@ -58,15 +58,14 @@ export {
 } from './schedules';
 export {
   deserializeState,
-  fromTfjsWeights,
   type OptimizerState,
   STATE_FORMAT,
   STATE_FORMAT_VERSION,
   type StateHeader,
   serializeState,
   type TensorStateHeader,
-  toTfjsWeights,
 } from './state';
+export { fromTfjsWeights, toTfjsWeights } from './state-tfjs';
 export type {
   AdaptiveHyperParameters,
   Branch,
@@ -75,3 +74,4 @@ export type {
   SgdHyperParameters,
   StepInfo,
 } from './step-scalars';
+export type { StateFormat } from './training-options';

@@ -4,17 +4,15 @@
 // from these parts (recordPass), which is all that step() does on the GPU side.
 import {
   callWords,
-  type EntryGlobals,
-  entryBindings,
-  entryLayout,
+  GRAD_CONTROL,
   GROUP_CONFIG,
-  type OptimizerEntryPoint,
   PREPARED_SLOT_BYTES,
   SEGMENT,
   STEP_SCALARS,
   tileWorkgroups,
   WORD_BYTES,
 } from './contract';
+import { type EntryGlobals, entryBindings, entryLayout, type OptimizerEntryPoint } from './contract-bindings';
 import { BufferBindingError } from './errors';
 import { foldWorkgroups } from './grid';
 import { checkedComputePipeline, getBindGroupLayout } from './pipeline-cache';
@@ -298,6 +296,31 @@ async function probeBindGroups(
     if (unitError) return { index, message: unitError.message };
   }
   return { index: 0, message: error.message };
+}
+
+/**
+ * Records one step as one compute pass into `encoder`: (with gradient statistics) the clear of the non-finite flag,
+ * then the pass. If recording throws, the pass is ended so the caller's encoder stays usable, and the error is
+ * rethrown. Allocation-free.
+ */
+export function recordStep(
+  encoder: GPUCommandEncoder,
+  descriptor: GPUComputePassDescriptor,
+  kernels: Kernels,
+  offsets: Uint32Array,
+  gradStats: boolean,
+  control: GPUBuffer,
+): void {
+  if (gradStats) encoder.clearBuffer(control, GRAD_CONTROL.offset.nonFinite, WORD_BYTES);
+  // The optimizer's whole step is this one pass, so a caller's timestamps bracket exactly the step.
+  const pass = encoder.beginComputePass(descriptor);
+  try {
+    recordPass(pass, kernels, offsets, gradStats);
+  } catch (error) {
+    pass.end();
+    throw error;
+  }
+  pass.end();
 }
 
 /**

@@ -2,62 +2,49 @@
 // lifetime. Everything it holds was built by create.ts's sequence and arrives in a few bundles (kernels, buffers,
 // call ring, training options); nothing here allocates GPU objects after construction except readbacks.
 import type { CallRing } from './call-ring';
-import { BF16_STATE_ELEMENT_BYTES, GRAD_CONTROL, STATE_ELEMENT_BYTES, WORD_BYTES } from './contract';
-import { configAssert, describeValue, OptimizerConfigError, OptimizerStateError } from './errors';
-import { type Kernels, recordPass } from './kernels';
-import { validateGradScale, validateLearningRate } from './options';
-import { describeError, type ReadRegion, readBackRegions, settleStepCount } from './readback';
+import { GRAD_CONTROL, WORD_BYTES } from './contract';
+import { OptimizerConfigError, OptimizerStateError } from './errors';
+import { type Kernels, recordStep } from './kernels';
+import { flag, validateLearningRate } from './option-checks';
+import { type ParamGroupHandle, paramGroupHandles } from './param-group-handles';
+import { describeError, type GradStats, gradStatsFrom, type ReadRegion, readBackRegions } from './readback';
+import { RecordingWatch } from './recording-watch';
 import type { StateBuffers } from './resources';
-import { assembleState, loadProblem, type OptimizerState, type StatePlacementOf } from './state';
-import { checkTimestampWrites, isCommandEncoder } from './step-arguments';
-import { isStepOptions, StepBufferBinder, type StepOptions } from './step-buffers';
+import { checkedScheduleFactor } from './schedule-check';
+import { loadProblem, type OptimizerState, type StatePlacementOf } from './state';
+import { stateFromReadback, stateLocationOf, stateRegions, uploadState } from './state-gpu';
 import {
+  checkStepArguments,
+  checkTensorIndex,
+  givenBuffers,
+  type StepArgument,
+  timestampWritesOf,
+} from './step-arguments';
+import { StepBufferBinder, type StepOptions } from './step-buffers';
+import { StepLedger } from './step-ledger';
+import {
+  describeStep,
   type GroupHyperParameters,
   MAX_STEP_COUNT,
   newStepInfo,
   type StepInfo,
-  stepFactors,
 } from './step-scalars';
-import { checkedScheduleFactor, type ResolvedTraining } from './training-options';
-import { lockReadOnlyFields, readOnlyView } from './views';
+import { type ResolvedTraining, TRAINING_OPTIONS } from './training-options';
+import { lockReadOnlyFields } from './views';
 
+export type { ParamGroupHandle } from './param-group-handles';
+export type { GradStats } from './readback';
 export type { StepOptions } from './step-buffers';
 export type { ExecutionOptions, TrainingOptions } from './training-options';
 
 /**
- * A param group of a live optimizer, as a read-only view of its live values. Assigning `lr` here or in
- * `hyperParameters` is validated like `optimizer.lr`; every other write, delete, redefinition or freeze of the
- * handle, `tensors` or `hyperParameters` throws an OptimizerConfigError and changes nothing. Spread them to get
- * a plain copy (`{ ...group.hyperParameters }`, `[...group.tensors]`); structuredClone() cannot copy views.
- */
-export interface ParamGroupHandle {
-  /** Base learning rate (before the schedule): a finite f32 >= 0. Changing it rebuilds nothing. */
-  lr: number;
-  /** Global indices of this group's tensors (the order of state dicts). */
-  readonly tensors: readonly number[];
-  readonly hyperParameters: Readonly<GroupHyperParameters>;
-}
-
-/** What a stats readback found: see FusedOptimizer.readGradStats(). */
-export interface GradStats {
-  /** Whether the last step saw a non-finite gradient (and was skipped). Only with skipNonFinite or maxGradNorm. */
-  nonFinite: boolean;
-  /** Global L2 norm of the unscaled gradients of the last step (NaN/Inf when non-finite). Needs skipNonFinite or maxGradNorm. */
-  gradNorm: number;
-  /** Optimizer steps taken, skipped ones excluded. */
-  completedSteps: number;
-  /** Per tensor: steps taken (torch's state['step']). */
-  stepCounts: Uint32Array;
-}
-
-// Error scopes around recordings still waiting for their result; a loop that never yields stops adding more, so
-// memory stays bounded (those steps are then recorded without the check).
-const MAX_WATCHED_RECORDINGS = 256;
-/**
- * The fused optimizer. Each step is one compute pass: (with gradient checks) a reduction over the gradients and a
- * one-workgroup finalize, a one-workgroup prepare dispatch for all tensors, and one step dispatch per batch of
- * tensors that share a param buffer, a grad buffer and a moment page (two when some tensors need a scalar tail).
- * Created through createRAdam / createAdam / createAdamW / createSGD.
+ * A fused optimizer over many tensors, created by createRAdam / createAdam / createAdamW / createSGD. `step()`
+ * records one compute pass into the caller's encoder: with gradient checks, a reduction over the gradients and a
+ * one-workgroup finalize; a one-workgroup prepare dispatch that turns every tensor's GPU-side step count into its
+ * factors; then the step dispatches (`dispatchesPerStep`: the largest tensors alone, the rest batched in tiles),
+ * however many tensors there are. Each step's per-call data (learning rates, loss scale, clipping norm, active
+ * mask) goes into its own ring slot, so steps may be recorded ahead of their submits (see
+ * `ExecutionOptions.maxPendingSteps`); step counts live on the GPU, so skipped steps need no readback.
  */
 export class FusedOptimizer {
   /**
@@ -65,7 +52,7 @@ export class FusedOptimizer {
    * count plus every step recorded since that the GPU had not yet run (see readGradStats()).
    */
   get stepCount(): number {
-    return this.#completed;
+    return this.#ledger.completed;
   }
 
   /** What the last recorded step does for the first param group, as the host sees it (skips are found later). */
@@ -89,7 +76,7 @@ export class FusedOptimizer {
     return this.#call.gradScale;
   }
   set gradScale(value: number) {
-    this.#call.gradScale = validateGradScale(value);
+    this.#call.gradScale = TRAINING_OPTIONS.gradScale.check(value, 'gradScale');
   }
 
   /**
@@ -122,19 +109,11 @@ export class FusedOptimizer {
   readonly #passDescriptor: GPUComputePassDescriptor;
   /** This call's values besides lr and the mask, updated in place (step() allocates nothing). */
   readonly #call: { gradScale: number; maxGradNorm: number; scheduled: boolean; generation: number };
-  /** Calls recorded that run a prepare dispatch, minus those known to have failed to record. */
-  #recordedCalls = 0;
-  /** Recording checks still outstanding at the last loadStateDict(). */
-  #checksBeforeLoad = 0;
-  #completed = 0;
+  readonly #ledger = new StepLedger();
   #destroyed = false;
   #lost: GPUDeviceLostInfo | undefined;
-  /** Why the GPU rejected steps (lost call data, no schedule entry); every step and readback then throws. */
-  #halted: string | undefined;
-  /** A recording that WebGPU rejected after step() returned; the next step or readback reports it once. */
-  #recordingFailure: string | undefined;
-  #watchedRecordings = 0;
-  #lastWatch: Promise<void> = Promise.resolve();
+  /** Error scopes around recordings: a recording WebGPU refuses is taken back (#onRecordingRefused). */
+  readonly #watch: RecordingWatch;
 
   /** @internal Built by create.ts's sequence; use createRAdam / createAdam / createAdamW / createSGD. */
   constructor(parts: OptimizerParts) {
@@ -167,26 +146,8 @@ export class FusedOptimizer {
     this.tensorCount = parts.tensors.length;
     this.dispatchesPerStep = kernels.dispatches;
     this.byteSize = buffers.owned.reduce((sum, buffer) => sum + buffer.size, 0);
-    this.paramGroups = readOnlyView(
-      parts.groups.map((group, index): ParamGroupHandle => {
-        const where = `paramGroups[${index}]`;
-        const hp = group.hp;
-        const lrSetter = (field: string) => (value: unknown) => {
-          hp.lr = validateLearningRate(value, field, hp);
-        };
-        const handle = {
-          get lr() {
-            return hp.lr;
-          },
-          tensors: readOnlyView([...group.tensors], `${where}.tensors`),
-          hyperParameters: readOnlyView(hp, `${where}.hyperParameters`, {
-            lr: lrSetter(`${where}.hyperParameters.lr`),
-          }),
-        };
-        return readOnlyView(handle, where, { lr: lrSetter(`${where}.lr`) });
-      }),
-      'paramGroups',
-    );
+    this.paramGroups = paramGroupHandles(parts.groups);
+    this.#watch = new RecordingWatch(device, this.#onRecordingRefused);
     this.deviceLost = device.lost.then((info) => {
       this.#lost = info;
       return info;
@@ -214,33 +175,16 @@ export class FusedOptimizer {
   /** Marks a tensor as having (or not having) a gradient: inactive tensors are left untouched by step(). */
   setActive(tensor: number, active: boolean): void {
     this.#assertUsable();
-    this.#assertTensorIndex(tensor);
+    checkTensorIndex(tensor, this.tensorCount);
     // Truthiness would read 'no' or 'false' as true.
-    configAssert(
-      typeof active === 'boolean',
-      'active',
-      () => `Invalid active: ${describeValue(active)} (expected true or false)`,
-    );
-    const bit = 1 << (tensor % 32);
-    const word = tensor >> 5;
-    this.#ring.activeMask[word] = active
-      ? this.#ring.activeMask[word]! | bit
-      : this.#ring.activeMask[word]! & ~bit;
+    flag(active, 'active');
+    this.#ring.setActive(tensor, active);
   }
 
   /** Whether tensor `tensor` takes part in the next step (see `setActive`). */
   isActive(tensor: number): boolean {
-    this.#assertTensorIndex(tensor);
-    return ((this.#ring.activeMask[tensor >> 5]! >>> (tensor % 32)) & 1) === 1;
-  }
-
-  #assertTensorIndex(tensor: unknown): asserts tensor is number {
-    configAssert(
-      typeof tensor === 'number' && Number.isInteger(tensor) && tensor >= 0 && tensor < this.tensorCount,
-      'tensor',
-      () =>
-        `Invalid tensor index: ${describeValue(tensor)} (expected an integer in 0..${this.tensorCount - 1})`,
-    );
+    checkTensorIndex(tensor, this.tensorCount);
+    return this.#ring.isActive(tensor);
   }
 
   #scheduleFactor(count: number): number {
@@ -264,26 +208,13 @@ export class FusedOptimizer {
   }
 
   /** `watch`: check for validation errors the encoder raises (a caller's encoder may already be finished). */
-  #record(
-    encoder: GPUCommandEncoder,
-    options: StepOptions | GPUComputePassTimestampWrites | undefined,
-    watch: boolean,
-  ): void {
+  #record(encoder: GPUCommandEncoder, options: StepArgument, watch: boolean): void {
     this.#assertUsable();
-    this.#assertRunning();
-    configAssert(
-      isCommandEncoder(encoder),
-      'encoder',
-      () => `${this.name}.step: expected a GPUCommandEncoder, got ${describeValue(encoder)}`,
-    );
-    const stepOptions = isStepOptions(options) ? options : undefined;
-    const timestampWrites = stepOptions
-      ? stepOptions.timestampWrites
-      : (options as GPUComputePassTimestampWrites);
-    checkTimestampWrites(timestampWrites, this.name);
-    const buffersGiven =
-      stepOptions !== undefined && (stepOptions.grads != null || stepOptions.params != null);
-    if (buffersGiven) this.#binder.check(stepOptions.params, stepOptions.grads);
+    this.#ledger.assertRunning();
+    const timestampWrites = timestampWritesOf(options);
+    checkStepArguments(encoder, timestampWrites, this.name);
+    const buffers = givenBuffers(options);
+    if (buffers !== undefined) this.#binder.check(buffers.params, buffers.grads);
     const recorded = this.#stepsPerEncoder.get(encoder) ?? 0;
     if (recorded >= this.#ring.slots) {
       throw new OptimizerStateError(
@@ -291,7 +222,7 @@ export class FusedOptimizer {
           `(or raise maxPendingSteps, now ${this.#ring.slots})`,
       );
     }
-    const step = this.#completed + 1;
+    const step = this.#ledger.completed + 1;
     if (step > MAX_STEP_COUNT) {
       throw new OptimizerStateError(
         `${this.name}: step ${step} would pass the largest step count, ${MAX_STEP_COUNT}`,
@@ -303,14 +234,14 @@ export class FusedOptimizer {
     const scheduleFactor = this.#scheduleFactor(step - 1);
     if (this.tensorCount > 0) {
       this.#ring.pack(this.#call, this.#groups);
-      this.#encode(encoder, timestampWrites, watch, buffersGiven);
+      this.#encode(encoder, timestampWrites, watch, buffers !== undefined);
       const scheduled = this.#training.scheduled ? scheduleFactor : undefined;
       this.#ring.commit(this.#device.queue, this.#buffers.callRing, this.#buffers.control, step, scheduled);
-      this.#recordedCalls++;
     }
     this.#stepsPerEncoder.set(encoder, recorded + 1);
-    this.#completed = step;
-    this.#describe(step, scheduleFactor);
+    this.#ledger.record(step, this.tensorCount > 0);
+    // scheduleFactor is this step's, already evaluated for the GPU: the schedule runs once per step.
+    describeStep(this.#info, this.#groups[0]?.hp, step, scheduleFactor);
   }
 
   #encode(
@@ -319,105 +250,55 @@ export class FusedOptimizer {
     watch: boolean,
     buffersGiven: boolean,
   ): void {
-    const device = this.#device;
-    // Recording into a finished encoder raises a device error, not an exception: an error scope catches it and
-    // #onRecordingChecked takes the step back. A loop that never yields stops watching at the cap.
-    const watched = watch && this.#watchedRecordings < MAX_WATCHED_RECORDINGS;
-    if (watched) device.pushErrorScope('validation');
-    let pass: GPUComputePassEncoder | undefined;
-    let open = false;
+    // Recording into a finished encoder raises a device error, not an exception: the watch finds it and
+    // #onRecordingRefused takes the step back.
+    const watched = watch && this.#watch.begin();
     try {
       // Inside the watched scope: a bind group over a buffer WebGPU refuses (destroyed, another device) is
       // reported like a refused recording and the step taken back.
       if (buffersGiven) this.#binder.bind();
       else this.#binder.reset();
-      if (this.#training.gradStats) {
-        encoder.clearBuffer(this.#buffers.control, GRAD_CONTROL.offset.nonFinite, WORD_BYTES);
-      }
-      // The optimizer's whole step is this one pass, so a caller's timestamps bracket exactly the step.
-      pass = encoder.beginComputePass(
+      recordStep(
+        encoder,
         timestampWrites ? { label: this.#passLabel, timestampWrites } : this.#passDescriptor,
+        this.#kernels,
+        this.#ring.dynamicOffsets,
+        this.#training.gradStats,
+        this.#buffers.control,
       );
-      open = true;
-      recordPass(pass, this.#kernels, this.#ring.dynamicOffsets, this.#training.gradStats);
-      open = false;
-      pass.end();
     } catch (error) {
-      if (watched) device.popErrorScope().catch(() => null);
-      // Leave the caller's encoder usable for their own work.
-      if (open) pass?.end();
+      if (watched) this.#watch.abandon();
       throw new OptimizerConfigError(
         'encoder',
         `${this.name}.step: the command encoder refused the step (${describeError(error)}); it was not counted`,
         { cause: error },
       );
     }
-    if (watched) {
-      this.#watchedRecordings++;
-      this.#lastWatch = device.popErrorScope().then(this.#onRecordingChecked, this.#onRecordingUnchecked);
-    }
+    if (watched) this.#watch.end();
   }
 
   // Bound once: watching a recording allocates no closure.
-  readonly #onRecordingChecked = (error: GPUError | null): void => {
-    this.#watchedRecordings--;
-    // Checks resolve in recording order; those of steps recorded before a loadStateDict() concern a count that
-    // the load has already replaced.
-    if (this.#checksBeforeLoad > 0) {
-      this.#checksBeforeLoad--;
-      return;
-    }
-    if (error === null || this.#destroyed) return;
+  readonly #onRecordingRefused = (error: GPUError): void => {
+    if (this.#destroyed) return;
     // That step never runs: take it back as if it had never been recorded.
-    this.#recordedCalls--;
-    this.#completed--;
-    this.#recordingFailure ??=
+    this.#ledger.takeBack(
       `${this.name}.step: a step was recorded into a command encoder that WebGPU refused ` +
-      `(${error.message.split('\n')[0]}); that step never runs and is no longer counted`;
+        `(${error.message.split('\n')[0]}); that step never runs and is no longer counted`,
+    );
     this.#redescribe();
   };
 
-  readonly #onRecordingUnchecked = (): void => {
-    this.#watchedRecordings--;
-    if (this.#checksBeforeLoad > 0) this.#checksBeforeLoad--;
-  };
-
-  /** Refuses to go on after the GPU rejected steps, and reports (once) a recording WebGPU refused. */
-  #assertRunning(): void {
-    if (this.#halted !== undefined) throw new OptimizerStateError(this.#halted);
-    const failure = this.#recordingFailure;
-    if (failure !== undefined) {
-      this.#recordingFailure = undefined;
-      throw new OptimizerStateError(failure);
-    }
-  }
-
   #redescribe(): void {
-    if (this.#completed <= 0) {
+    if (this.#ledger.completed <= 0) {
       Object.assign(this.#info, newStepInfo());
       return;
     }
     try {
-      this.#describe(this.#completed, this.#scheduleFactor(this.#completed - 1));
+      const step = this.#ledger.completed;
+      describeStep(this.#info, this.#groups[0]?.hp, step, this.#scheduleFactor(step - 1));
     } catch {
       // A schedule that fails here failed (and threw) for this step when it was recorded: keep what is there.
     }
-  }
-
-  /** `scheduleFactor` is this step's, already evaluated for the GPU: the schedule runs once per step. */
-  #describe(step: number, scheduleFactor: number): void {
-    const group = this.#groups[0];
-    const info = this.#info;
-    info.step = step;
-    if (!group) return;
-    const factors = stepFactors(group.hp, step);
-    info.lr = group.hp.lr * scheduleFactor;
-    info.branch = factors.branch;
-    info.bc1 = factors.bc1;
-    info.bc2 = factors.bc2;
-    info.rhoT = factors.rhoT;
-    info.rect = factors.rect;
-    info.sync = group.hp.lookaheadK > 0 && step % group.hp.lookaheadK === 0;
   }
 
   /** Records one step into a fresh encoder and submits it. */
@@ -441,13 +322,13 @@ export class FusedOptimizer {
       { buffer: this.#buffers.stepCounts, size: Math.max(WORD_BYTES, this.tensorCount * WORD_BYTES) },
     ]);
     const view = new DataView(controlBytes!);
-    const completed = this.#settle(view);
-    return {
-      nonFinite: view.getUint32(GRAD_CONTROL.offset.nonFinite, true) !== 0,
-      gradNorm: this.#training.gradStats ? view.getFloat32(GRAD_CONTROL.offset.gradNorm, true) : Number.NaN,
-      completedSteps: completed,
-      stepCounts: new Uint32Array(counts!, 0, this.tensorCount),
-    };
+    const completed = this.#ledger.settle(view, this.name, this.#ring, this.tensorCount);
+    return gradStatsFrom(
+      view,
+      this.#training.gradStats,
+      completed,
+      new Uint32Array(counts!, 0, this.tensorCount),
+    );
   }
 
   /**
@@ -457,82 +338,35 @@ export class FusedOptimizer {
    * readGradStats().
    */
   async stateDict(): Promise<OptimizerState> {
-    const { expAvgPages, expAvgSqPages, extraPages, amsgrad, lookahead, slowPageOffsets } = this.#buffers;
-    const countBytes = Math.max(WORD_BYTES, this.tensorCount * WORD_BYTES);
-    const pages = [...expAvgPages, ...expAvgSqPages, ...extraPages];
-    const [counts, controlBytes, seededBytes, ...pageBytes] = await this.#readBack('stateDict', [
-      { buffer: this.#buffers.stepCounts, size: countBytes },
-      { buffer: this.#buffers.control, size: GRAD_CONTROL.bytes },
-      { buffer: this.#buffers.slowSeeded, size: countBytes },
-      ...pages.map((page) => ({ buffer: page, size: page.size })),
-    ]);
-    const completed = this.#settle(new DataView(controlBytes!));
-    const bf16 = this.#training.stateFormat === 'bf16';
-    // Moment pages are bf16 or f32; AMSGrad's max and the slow weights are always f32.
-    const data = pageBytes.map((bytes, index) =>
-      bf16 && index < expAvgPages.length + expAvgSqPages.length ? widenBf16(bytes) : new Float32Array(bytes),
-    );
-    const take = (count: number) => data.splice(0, count);
-    const moments = [take(expAvgPages.length), take(expAvgSqPages.length)] as const;
-    const extra = take(extraPages.length);
-    const state = assembleState(
+    const readback = await this.#readBack('stateDict', stateRegions(this.#buffers, this.tensorCount));
+    const completed = this.#ledger.settle(
+      new DataView(readback[1]!),
       this.name,
-      completed,
-      this.paramGroups,
-      this.#tensors,
-      new Uint32Array(counts!),
-      moments[0],
-      moments[1],
-      {
-        expAvgSqMax: amsgrad ? extra : [],
-        slow: lookahead
-          ? extra.map((page, p) => page.subarray(slowPageOffsets[p]! / STATE_ELEMENT_BYTES))
-          : [],
-        slowSeeded: new Uint32Array(seededBytes!),
-      },
+      this.#ring,
+      this.tensorCount,
     );
-    if (bf16) state.header.stateFormat = 'bf16';
-    return state;
+    return stateFromReadback(
+      this.#buffers,
+      {
+        name: this.name,
+        completed,
+        paramGroups: this.paramGroups,
+        tensors: this.#tensors,
+        format: this.#training.stateFormat,
+      },
+      readback,
+    );
   }
 
   /** Copies `regions` in one submit, so they are one snapshot, and wraps any failure into a typed error. */
   async #readBack(method: string, regions: readonly ReadRegion[]): Promise<ArrayBuffer[]> {
     this.#assertUsable();
-    this.#assertRunning();
-    let data: ArrayBuffer[];
-    try {
-      data = await readBackRegions(this.#device, regions);
-    } catch (error) {
-      throw new OptimizerStateError(
-        `${this.name}.${method}: the readback failed (${describeError(error)}), usually because the GPUDevice ` +
-          'was lost or destroyed meanwhile (see deviceLost)',
-        { cause: error },
-      );
-    }
+    this.#ledger.assertRunning();
+    const data = await readBackRegions(this.#device, regions, `${this.name}.${method}`);
     // Every step recorded before this readback has had its recording checked by now.
-    await this.#lastWatch;
-    this.#assertRunning();
+    await this.#watch.settled;
+    this.#ledger.assertRunning();
     return data;
-  }
-
-  /**
-   * Brings the host's step count up to date with a readback of the control words and returns the GPU's count of
-   * completed steps; throws once the GPU has rejected steps.
-   */
-  #settle(control: DataView): number {
-    // Without tensors nothing runs on the GPU: the host's count is the only one.
-    if (this.tensorCount === 0) return this.#completed;
-    const settled = settleStepCount(
-      control,
-      this.#recordedCalls,
-      this.name,
-      this.#ring.slots,
-      this.#ring.scheduleTableLength,
-    );
-    this.#completed = settled.hostCompleted;
-    if (settled.halt === undefined) return settled.gpuCompleted;
-    this.#halted = settled.halt;
-    throw new OptimizerStateError(settled.halt);
   }
 
   /**
@@ -545,11 +379,10 @@ export class FusedOptimizer {
    */
   loadStateDict(state: OptimizerState): void {
     this.#assertUsable();
-    const { expAvgPages, expAvgSqPages, extraPages, amsgrad, slowPageOffsets } = this.#buffers;
     const problem = loadProblem(state, {
       name: this.name,
-      hasSecondMoment: expAvgSqPages.length > 0,
-      amsgrad,
+      hasSecondMoment: this.#buffers.expAvgSqPages.length > 0,
+      amsgrad: this.#buffers.amsgrad,
       lookahead: this.#tensorLookahead,
       groups: this.paramGroups.map((group) => group.tensors),
       tensors: this.#tensors,
@@ -557,64 +390,24 @@ export class FusedOptimizer {
     if (problem !== undefined) {
       throw new OptimizerStateError(`${this.name}.loadStateDict: ${problem}; nothing was changed`);
     }
-    const { header, payload } = state;
-    const queue = this.#device.queue;
-    header.tensors.forEach((t, i) => {
-      const mine = this.#tensors[i]!;
-      if (t.length === 0) return;
-      if (this.#training.stateFormat === 'bf16') {
-        const at = mine.offset * BF16_STATE_ELEMENT_BYTES;
-        queue.writeBuffer(expAvgPages[mine.page]!, at, narrowToBf16(payload, t.exp_avg, t.length));
-        if (t.exp_avg_sq !== undefined)
-          queue.writeBuffer(expAvgSqPages[mine.page]!, at, narrowToBf16(payload, t.exp_avg_sq, t.length));
-        return;
-      }
-      const at = mine.offset * STATE_ELEMENT_BYTES;
-      queue.writeBuffer(expAvgPages[mine.page]!, at, payload, t.exp_avg, t.length);
-      if (t.exp_avg_sq !== undefined)
-        queue.writeBuffer(expAvgSqPages[mine.page]!, at, payload, t.exp_avg_sq, t.length);
-      // Without a saved max (a state from before AMSGrad), the max restarts from v, its lower bound.
-      const max = t.max_exp_avg_sq ?? t.exp_avg_sq;
-      if (amsgrad && max !== undefined) queue.writeBuffer(extraPages[mine.page]!, at, payload, max, t.length);
-      if (t.slow_buffer !== undefined) {
-        const slowAt = slowPageOffsets[mine.page]! + at;
-        queue.writeBuffer(extraPages[mine.page]!, slowAt, payload, t.slow_buffer, t.length);
-      }
-    });
-    if (this.tensorCount > 0) {
-      queue.writeBuffer(
-        this.#buffers.stepCounts,
-        0,
-        Uint32Array.from(header.tensors, (t) => t.step),
-      );
-      // Slow weights not in the state start again from the params at the tensor's next step (as Ranger does
-      // for a tensor without slow_buffer).
-      queue.writeBuffer(
-        this.#buffers.slowSeeded,
-        0,
-        Uint32Array.from(header.tensors, (t) => (t.slow_buffer === undefined ? 0 : 1)),
-      );
-    }
-    // executedCalls, completedSteps, lostCalls, unscheduledCalls, generation: a loaded state also ends a halt
-    // after rejected steps, and steps recorded before it (still in unsubmitted encoders) no longer run or count.
+    // A loaded state also ends a halt after rejected steps, and steps recorded before it (still in unsubmitted
+    // encoders) no longer run or count.
     this.#call.generation = (this.#call.generation + 1) >>> 0;
-    this.#recordedCalls = 0;
-    this.#checksBeforeLoad = this.#watchedRecordings;
-    const control = new DataView(new ArrayBuffer(GRAD_CONTROL.bytes - GRAD_CONTROL.offset.executedCalls));
-    const word = (field: keyof typeof GRAD_CONTROL.offset, value: number) =>
-      control.setUint32(GRAD_CONTROL.offset[field] - GRAD_CONTROL.offset.executedCalls, value, true);
-    word('executedCalls', 0);
-    word('completedSteps', header.step);
-    word('lostCalls', 0);
-    word('unscheduledCalls', 0);
-    word('generation', this.#call.generation);
-    queue.writeBuffer(this.#buffers.control, GRAD_CONTROL.offset.executedCalls, control.buffer);
+    const { generation } = this.#call;
+    uploadState(
+      this.#device.queue,
+      this.#buffers,
+      this.#tensors,
+      state,
+      generation,
+      this.#training.stateFormat,
+    );
+    this.#ledger.reset(state.header.step);
+    this.#watch.forgetPending();
+    const { header } = state;
     header.paramGroups.forEach((group, g) => {
       this.#groups[g]!.hp.lr = group.lr;
     });
-    this.#completed = header.step;
-    this.#halted = undefined;
-    this.#recordingFailure = undefined;
   }
 
   /**
@@ -632,23 +425,7 @@ export class FusedOptimizer {
     length: number;
   } {
     this.#assertUsable();
-    const placement = this.#tensors[tensor];
-    configAssert(
-      placement !== undefined,
-      'tensor',
-      () => `Invalid tensor index: ${tensor} (expected 0..${this.#tensors.length - 1})`,
-    );
-    return {
-      expAvg: this.#buffers.expAvgPages[placement.page]!,
-      expAvgSq: this.#buffers.expAvgSqPages[placement.page],
-      expAvgSqMax: this.#buffers.amsgrad ? this.#buffers.extraPages[placement.page] : undefined,
-      slow: this.#buffers.lookahead ? this.#buffers.extraPages[placement.page] : undefined,
-      byteOffset:
-        placement.offset *
-        (this.#training.stateFormat === 'bf16' ? BF16_STATE_ELEMENT_BYTES : STATE_ELEMENT_BYTES),
-      slowByteOffset: this.#buffers.slowPageOffsets[placement.page]! + placement.offset * STATE_ELEMENT_BYTES,
-      length: placement.length,
-    };
+    return stateLocationOf(this.#buffers, this.#tensors, tensor, this.#training.stateFormat);
   }
 
   /** Frees the moments, tables and uniforms this optimizer allocated; never the caller's buffers. Idempotent. */
@@ -675,26 +452,4 @@ export interface OptimizerParts {
   buffers: StateBuffers;
   ring: CallRing;
   training: ResolvedTraining;
-}
-
-/** A bf16 page (two moments per word, low half first) as f32 values, exactly. */
-function widenBf16(bytes: ArrayBuffer): Float32Array {
-  const halves = new Uint16Array(bytes);
-  const words = new Uint32Array(halves.length);
-  for (let i = 0; i < halves.length; i++) words[i] = halves[i]! << 16;
-  return new Float32Array(words.buffer);
-}
-
-/**
- * `length` f32 moments from `payload` as bf16 halves, rounded to nearest even (exact for moments that came from a
- * bf16 state), padded to whole words: the padding lies in the tensor's aligned state slot.
- */
-function narrowToBf16(payload: Float32Array, start: number, length: number): Uint16Array<ArrayBuffer> {
-  const bits = new Uint32Array(Float32Array.from(payload.subarray(start, start + length)).buffer);
-  const halves = new Uint16Array(length + (length % 2));
-  for (let i = 0; i < length; i++) {
-    const b = bits[i]!;
-    halves[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
-  }
-  return halves;
 }

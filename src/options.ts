@@ -1,13 +1,23 @@
-import { configAssert, describeValue } from './errors';
-import type { ExecutionOptions } from './optimizer';
-import { assertKnownKeys, snapshotKeys } from './option-keys';
+import { configAssert } from './errors';
 import {
-  type AdaptiveHyperParameters,
-  type GroupHyperParameters,
-  type LookaheadFields,
-  MAX_STEP_COUNT,
-  type SgdHyperParameters,
-} from './step-scalars';
+  betasFrom,
+  flag,
+  lookaheadFrom,
+  nonNegative,
+  oneOf,
+  threshold,
+  validateLearningRate,
+} from './option-checks';
+import { assertKnownKeys } from './option-keys';
+import {
+  type Computed,
+  computed,
+  type OptionRow,
+  type OptionTable,
+  optionNames,
+  resolveTable,
+} from './option-table';
+import type { AdaptiveHyperParameters, SgdHyperParameters } from './step-scalars';
 
 /**
  * Which reference implementation's RAdam semantics to follow. Explicit options override the preset.
@@ -171,266 +181,121 @@ export const RADAM_PRESETS: Readonly<Record<RAdamPreset, Readonly<PresetFields>>
   },
 };
 
-/** Only `undefined` means "use the default": an explicit null is a wrong value, not a missing one. */
-function orDefault<T>(value: T | undefined, fallback: T): T {
-  return value === undefined ? fallback : value;
-}
-
-const describe = describeValue;
-
-/** Largest finite f32. Every hyper-parameter reaches the GPU as an f32, so a float64 value above it is Infinity there. */
-export const F32_MAX = 3.4028234663852886e38;
-/** Smallest normal f32 (2^-126); GPUs may flush anything smaller to zero. */
-export const F32_MIN_NORMAL = 2 ** -126;
-const F32_RANGE = 'at most 3.4028235e38, the largest f32';
-
-/** What the GPU receives is Math.fround(value): finite in float64 is not enough. */
-export function isF32Finite(value: number): boolean {
-  return Number.isFinite(Math.fround(value));
-}
-
+export {
+  F32_MAX,
+  F32_MIN_NORMAL,
+  flag,
+  isF32Finite,
+  validateGradScale,
+  validateLearningRate,
+  validateMaxGradNorm,
+} from './option-checks';
 export { assertKnownKeys, guardedRead, nearestName, snapshotKeys } from './option-keys';
 
-/**
- * The learning rate as the GPU sees it: a finite f32 >= 0. With decoupled weight decay the GPU also forms
- * lr * weightDecay (per step), so that product must be a finite f32 too.
- */
-export function validateLearningRate(lr: unknown, field = 'lr', hp?: GroupHyperParameters): number {
-  configAssert(
-    typeof lr === 'number' && lr >= 0 && isF32Finite(lr),
-    field,
-    () => `Invalid ${field}: ${describe(lr)} (expected a finite number >= 0, ${F32_RANGE})`,
-  );
-  if (hp !== undefined && hp.kind !== 'sgd' && hp.decoupledWeightDecay) {
-    const product = Math.fround(lr) * Math.fround(hp.weightDecay);
-    configAssert(
-      isF32Finite(product),
-      field,
-      () =>
-        `Invalid ${field}: ${describe(lr)} (lr * weightDecay = ${product} must be ${F32_RANGE}, ` +
-        `as the GPU computes 1 - lr * weightDecay in f32; weightDecay is ${hp.weightDecay})`,
-    );
-  }
-  return lr === 0 ? 0 : lr;
+// The resolved "no Lookahead": k 0 never syncs. Only the row's default is this object; a caller's { k: 0 } is
+// still an error.
+const LOOKAHEAD_OFF: LookaheadOptions = Object.freeze({ k: 0, alpha: 0 });
+
+// The option tables: see option-table.ts for the row format and how to add an option.
+
+const learningRate: OptionRow<number> = {
+  default: 1e-3,
+  check: (value, field) => validateLearningRate(value, field),
+  doc: 'Learning rate, >= 0; settable between steps (`optimizer.lr`, `paramGroups[i].lr`).',
+};
+const betas: OptionRow<readonly [number, number]> = {
+  default: [0.9, 0.999],
+  check: betasFrom,
+  doc: 'Decay rates of the first and second moment, each in [0, 1).',
+};
+const maximize: OptionRow<boolean> = {
+  default: false,
+  check: flag,
+  doc: 'Ascend the objective: the gradient is negated before anything else.',
+};
+const lookahead: OptionRow<LookaheadOptions> = {
+  default: computed('off', () => LOOKAHEAD_OFF),
+  check: (value, field) => (value === LOOKAHEAD_OFF ? LOOKAHEAD_OFF : lookaheadFrom(value, field)),
+  doc: 'Lookahead `{ k, alpha }`: every k steps, slow += alpha * (param - slow), param = slow.',
+};
+
+function fromPreset<K extends keyof PresetFields>(
+  name: K,
+): Computed<PresetFields[K], { preset: RAdamPreset }> {
+  return computed("the preset's", ({ preset }) => RADAM_PRESETS[preset][name]);
 }
 
-function nonNegative(value: unknown, field: string): number {
-  configAssert(
-    typeof value === 'number' && value >= 0 && isF32Finite(value),
-    field,
-    () => `Invalid ${field}: ${describe(value)} (expected a finite number >= 0, ${F32_RANGE})`,
-  );
-  return value === 0 ? 0 : value;
-}
+/** createRAdam's options. `preset` comes first: the defaults below it read the resolved preset. */
+export const RADAM_OPTIONS: OptionTable<RAdamOptions, { preset: RAdamPreset }> = {
+  preset: {
+    default: 'torch',
+    check: (value, field) => oneOf(value, Object.keys(RADAM_PRESETS) as RAdamPreset[], field),
+    doc: 'Which reference implementation to match; explicit options override it.',
+  },
+  lr: learningRate,
+  betas,
+  eps: { default: fromPreset('eps'), check: nonNegative, doc: 'Added to the denominator, >= 0.' },
+  weightDecay: { default: 0, check: nonNegative, doc: 'Weight decay, >= 0: L2 or decoupled.' },
+  decoupledWeightDecay: {
+    default: fromPreset('decoupledWeightDecay'),
+    check: flag,
+    doc: 'true: p *= 1 - lr*wd on updating steps (AdamW style); false: g += wd*p (L2).',
+  },
+  maximize,
+  threshold: {
+    default: fromPreset('threshold'),
+    check: threshold,
+    doc: 'rho_t must pass this (>= 4) to go adaptive.',
+  },
+  thresholdComparison: {
+    default: fromPreset('thresholdComparison'),
+    check: (value, field) => oneOf(value, ['>', '>='] as const, field),
+    doc: "How rho_t is compared with the threshold: '>' or '>='.",
+  },
+  epsMode: {
+    default: fromPreset('epsMode'),
+    check: (value, field) => oneOf(value, ['uncorrected', 'corrected'] as const, field),
+    doc: "Where eps goes: sqrt(v) + eps ('uncorrected') or sqrt(v / bc2) + eps ('corrected').",
+  },
+  degeneratedToSgd: {
+    default: fromPreset('degeneratedToSgd'),
+    check: flag,
+    doc: 'Before the threshold: an SGD-momentum step (true) or no update (false).',
+  },
+  lookahead,
+};
 
-/**
- * The loss scale reaches the GPU as the f32 1 / gradScale; a reciprocal that is Infinity, zero or subnormal
- * (which GPUs may flush to zero) would corrupt every gradient, so both must be normal f32 numbers.
- */
-export function validateGradScale(value: unknown, field = 'gradScale'): number {
-  configAssert(
-    typeof value === 'number' && value >= F32_MIN_NORMAL && value <= 2 ** 126,
-    field,
-    () =>
-      `Invalid ${field}: ${describe(value)} (expected a number in [2^-126, 2^126], about [1.2e-38, 8.5e37], ` +
-      'so that it and 1 / gradScale are normal f32 numbers)',
-  );
-  return value;
-}
+/** createAdam's options (torch.optim.Adam). */
+export const ADAM_OPTIONS: OptionTable<AdamOptions> = {
+  lr: learningRate,
+  betas,
+  eps: { default: 1e-8, check: nonNegative, doc: 'Added to the bias-corrected sqrt(v), >= 0.' },
+  weightDecay: { default: 0, check: nonNegative, doc: 'L2 weight decay, >= 0, folded into the gradient.' },
+  maximize,
+  amsgrad: {
+    default: false,
+    check: flag,
+    doc: "torch's AMSGrad: divide by the running max of v; the same in every param group.",
+  },
+  lookahead,
+};
 
-/** 0 turns clipping off; anything else reaches the GPU as an f32 that must stay normal and finite. */
-export function validateMaxGradNorm(value: unknown, field = 'maxGradNorm'): number {
-  configAssert(
-    typeof value === 'number' && (value === 0 || (value >= F32_MIN_NORMAL && isF32Finite(value))),
-    field,
-    () =>
-      `Invalid ${field}: ${describe(value)} (expected 0, which turns clipping off, or a number in ` +
-      `[2^-126, 3.4028235e38], the normal f32 range)`,
-  );
-  return value === 0 ? 0 : value;
-}
+/** createAdamW's options (torch.optim.AdamW): Adam's, with decoupled weight decay defaulting to 1e-2. */
+export const ADAMW_OPTIONS: OptionTable<AdamOptions> = {
+  ...ADAM_OPTIONS,
+  weightDecay: { default: 1e-2, check: nonNegative, doc: 'Decoupled weight decay, >= 0: p *= 1 - lr*wd.' },
+};
 
-function unitInterval(value: unknown, field: string): number {
-  configAssert(
-    typeof value === 'number' && value >= 0 && value < 1,
-    field,
-    () => `Invalid ${field}: ${describe(value)} (expected 0 <= ${field} < 1)`,
-  );
-  return value === 0 ? 0 : value;
-}
-
-function flag(value: unknown, field: string): boolean {
-  configAssert(
-    typeof value === 'boolean',
-    field,
-    () => `Invalid ${field}: ${describe(value)} (expected true or false)`,
-  );
-  return value;
-}
-
-function oneOf<T extends string>(value: unknown, allowed: readonly T[], field: string): T {
-  configAssert(
-    allowed.includes(value as T),
-    field,
-    () => `Invalid ${field}: ${describe(value)} (expected one of ${allowed.map(describe).join(', ')})`,
-  );
-  return value as T;
-}
-
-function betasFrom(value: unknown): [number, number] {
-  configAssert(
-    Array.isArray(value) && value.length === 2,
-    'betas',
-    () => `Invalid betas: ${describe(value)} (expected [beta1, beta2], each in [0, 1))`,
-  );
-  return [unitInterval(value[0], 'betas[0]'), unitInterval(value[1], 'betas[1]')];
-}
-
-export const RADAM_KEYS = [
-  'preset',
-  'lr',
-  'betas',
-  'eps',
-  'weightDecay',
-  'decoupledWeightDecay',
-  'maximize',
-  'threshold',
-  'thresholdComparison',
-  'epsMode',
-  'degeneratedToSgd',
-  'lookahead',
-] as const;
-
-export function resolveRAdamOptions(options: RAdamOptions = {}): AdaptiveHyperParameters {
-  assertKnownKeys(options, RADAM_KEYS, 'RAdam option');
-  const presetName = oneOf(
-    orDefault(options.preset, 'torch'),
-    Object.keys(RADAM_PRESETS) as RAdamPreset[],
-    'preset',
-  );
-  const preset = RADAM_PRESETS[presetName];
-  const [beta1, beta2] = betasFrom(orDefault(options.betas, [0.9, 0.999]));
-  const threshold = orDefault(options.threshold, preset.threshold);
-  configAssert(
-    typeof threshold === 'number' && Number.isFinite(threshold) && threshold >= 4,
-    'threshold',
-    () =>
-      `Invalid threshold: ${describe(threshold)} (expected a finite number >= 4: the rectification term is undefined for rho_t < 4)`,
-  );
-  const hp: AdaptiveHyperParameters = {
-    lr: validateLearningRate(orDefault(options.lr, 1e-3)),
-    beta1,
-    beta2,
-    eps: nonNegative(orDefault(options.eps, preset.eps), 'eps'),
-    weightDecay: nonNegative(orDefault(options.weightDecay, 0), 'weightDecay'),
-    decoupledWeightDecay: flag(
-      orDefault(options.decoupledWeightDecay, preset.decoupledWeightDecay),
-      'decoupledWeightDecay',
-    ),
-    maximize: flag(orDefault(options.maximize, false), 'maximize'),
-    threshold,
-    thresholdComparison: oneOf(
-      orDefault(options.thresholdComparison, preset.thresholdComparison),
-      ['>', '>='] as const,
-      'thresholdComparison',
-    ),
-    epsMode: oneOf(
-      orDefault(options.epsMode, preset.epsMode),
-      ['uncorrected', 'corrected'] as const,
-      'epsMode',
-    ),
-    degeneratedToSgd: flag(orDefault(options.degeneratedToSgd, preset.degeneratedToSgd), 'degeneratedToSgd'),
-    amsgrad: false,
-    ...resolveLookahead(options.lookahead),
-    kind: 'rectified',
-  };
-  validateLearningRate(hp.lr, 'lr', hp);
-  return hp;
-}
-
-export const ADAM_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'maximize', 'amsgrad', 'lookahead'] as const;
-
-export function resolveAdamOptions(options: AdamOptions = {}, decoupled: boolean): AdaptiveHyperParameters {
-  assertKnownKeys(options, ADAM_KEYS, decoupled ? 'AdamW option' : 'Adam option');
-  const [beta1, beta2] = betasFrom(orDefault(options.betas, [0.9, 0.999]));
-  const hp: AdaptiveHyperParameters = {
-    lr: validateLearningRate(orDefault(options.lr, 1e-3)),
-    beta1,
-    beta2,
-    eps: nonNegative(orDefault(options.eps, 1e-8), 'eps'),
-    weightDecay: nonNegative(orDefault(options.weightDecay, decoupled ? 1e-2 : 0), 'weightDecay'),
-    decoupledWeightDecay: decoupled,
-    maximize: flag(orDefault(options.maximize, false), 'maximize'),
-    threshold: 5,
-    thresholdComparison: '>',
-    epsMode: 'corrected',
-    degeneratedToSgd: true,
-    amsgrad: flag(orDefault(options.amsgrad, false), 'amsgrad'),
-    ...resolveLookahead(options.lookahead),
-    kind: 'adaptive',
-  };
-  validateLearningRate(hp.lr, 'lr', hp);
-  return hp;
-}
-
-export const SGD_KEYS = [
-  'lr',
-  'momentum',
-  'dampening',
-  'nesterov',
-  'weightDecay',
-  'maximize',
-  'lookahead',
-] as const;
-
-export function resolveSgdOptions(options: SgdOptions = {}): SgdHyperParameters {
-  assertKnownKeys(options, SGD_KEYS, 'SGD option');
-  const momentum = nonNegative(orDefault(options.momentum, 0), 'momentum');
-  const dampening = nonNegative(orDefault(options.dampening, 0), 'dampening');
-  const nesterov = flag(orDefault(options.nesterov, false), 'nesterov');
-  configAssert(
-    !nesterov || (momentum > 0 && dampening === 0),
-    'nesterov',
-    () =>
-      `Invalid nesterov: true with momentum ${momentum} and dampening ${dampening} (needs momentum > 0 and dampening 0)`,
-  );
-  return {
-    kind: 'sgd',
-    lr: validateLearningRate(orDefault(options.lr, 1e-3)),
-    momentum,
-    dampening,
-    nesterov,
-    weightDecay: nonNegative(orDefault(options.weightDecay, 0), 'weightDecay'),
-    maximize: flag(orDefault(options.maximize, false), 'maximize'),
-    ...resolveLookahead(options.lookahead),
-  };
-}
-
-const LOOKAHEAD_KEYS = ['k', 'alpha'] as const;
-
-/**
- * `lookahead: { k, alpha }` as the GPU takes it: k an integer in 1..MAX_STEP_COUNT (the per-tensor count is a
- * u32), alpha in (0, 1] and a normal f32 (the kernel reads alpha 0 as "no sync this step").
- */
-export function resolveLookahead(value: unknown): Pick<LookaheadFields, 'lookaheadK' | 'lookaheadAlpha'> {
-  if (value === undefined) return { lookaheadK: 0, lookaheadAlpha: 0 };
-  assertKnownKeys(value, LOOKAHEAD_KEYS, 'lookahead option', 'lookahead');
-  const { k, alpha } = snapshotKeys(value as LookaheadOptions, LOOKAHEAD_KEYS, 'lookahead');
-  configAssert(
-    typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= MAX_STEP_COUNT,
-    'lookahead.k',
-    () => `Invalid lookahead.k: ${describe(k)} (expected an integer in 1..${MAX_STEP_COUNT})`,
-  );
-  configAssert(
-    typeof alpha === 'number' && alpha >= F32_MIN_NORMAL && alpha <= 1,
-    'lookahead.alpha',
-    () =>
-      `Invalid lookahead.alpha: ${describe(alpha)} (expected 0 < alpha <= 1, at least 2^-126 so it stays a normal f32)`,
-  );
-  return { lookaheadK: k, lookaheadAlpha: alpha };
-}
-
-export const RANGER_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'maximize', 'lookahead'] as const;
+/** createSGD's options (torch.optim.SGD). */
+export const SGD_OPTIONS: OptionTable<SgdOptions> = {
+  lr: learningRate,
+  momentum: { default: 0, check: nonNegative, doc: 'Momentum factor, >= 0.' },
+  dampening: { default: 0, check: nonNegative, doc: 'Dampening for momentum, >= 0.' },
+  nesterov: { default: false, check: flag, doc: 'Nesterov momentum; needs momentum > 0 and dampening 0.' },
+  weightDecay: { default: 0, check: nonNegative, doc: 'L2 weight decay, >= 0, folded into the gradient.' },
+  maximize,
+  lookahead,
+};
 
 /** Ranger 9.3.19's defaults, and RAdam's torch preset with decoupled decay underneath. */
 export const RANGER_DEFAULTS = {
@@ -441,63 +306,93 @@ export const RANGER_DEFAULTS = {
   lookahead: { k: 6, alpha: 0.5 },
 } as const;
 
+/** createRanger's options: RAdam's torch preset with decoupled weight decay, inside Lookahead. */
+export const RANGER_OPTIONS: OptionTable<RangerOptions> = {
+  lr: learningRate,
+  betas: { ...betas, default: RANGER_DEFAULTS.betas },
+  eps: { default: RANGER_DEFAULTS.eps, check: nonNegative, doc: 'Added to the uncorrected sqrt(v), >= 0.' },
+  weightDecay: {
+    default: RANGER_DEFAULTS.weightDecay,
+    check: nonNegative,
+    doc: 'Decoupled weight decay, >= 0: p *= 1 - lr*wd on every step, before the update.',
+  },
+  maximize,
+  lookahead: { ...lookahead, default: RANGER_DEFAULTS.lookahead },
+};
+
+export const RADAM_KEYS = optionNames(RADAM_OPTIONS);
+export const ADAM_KEYS = optionNames(ADAM_OPTIONS);
+export const SGD_KEYS = optionNames(SGD_OPTIONS);
+export const RANGER_KEYS = optionNames(RANGER_OPTIONS);
+
+export function resolveRAdamOptions(options: RAdamOptions = {}): AdaptiveHyperParameters {
+  assertKnownKeys(options, RADAM_KEYS, 'RAdam option');
+  const {
+    preset: _preset,
+    lr,
+    betas: [beta1, beta2],
+    lookahead: { k, alpha },
+    ...rest
+  } = resolveTable(RADAM_OPTIONS, options);
+  const hp: AdaptiveHyperParameters = {
+    lr,
+    beta1,
+    beta2,
+    ...rest,
+    amsgrad: false,
+    lookaheadK: k,
+    lookaheadAlpha: alpha,
+    kind: 'rectified',
+  };
+  validateLearningRate(hp.lr, 'lr', hp);
+  return hp;
+}
+
+export function resolveAdamOptions(options: AdamOptions = {}, decoupled: boolean): AdaptiveHyperParameters {
+  assertKnownKeys(options, ADAM_KEYS, decoupled ? 'AdamW option' : 'Adam option');
+  const o = resolveTable(decoupled ? ADAMW_OPTIONS : ADAM_OPTIONS, options);
+  const hp: AdaptiveHyperParameters = {
+    lr: o.lr,
+    beta1: o.betas[0],
+    beta2: o.betas[1],
+    eps: o.eps,
+    weightDecay: o.weightDecay,
+    decoupledWeightDecay: decoupled,
+    maximize: o.maximize,
+    // Adam has no rectification: these only keep the shared struct whole (the 'adaptive' kind ignores them).
+    threshold: 5,
+    thresholdComparison: '>',
+    epsMode: 'corrected',
+    degeneratedToSgd: true,
+    amsgrad: o.amsgrad,
+    lookaheadK: o.lookahead.k,
+    lookaheadAlpha: o.lookahead.alpha,
+    kind: 'adaptive',
+  };
+  validateLearningRate(hp.lr, 'lr', hp);
+  return hp;
+}
+
+export function resolveSgdOptions(options: SgdOptions = {}): SgdHyperParameters {
+  assertKnownKeys(options, SGD_KEYS, 'SGD option');
+  const {
+    lookahead: { k, alpha },
+    ...hp
+  } = resolveTable(SGD_OPTIONS, options);
+  configAssert(
+    !hp.nesterov || (hp.momentum > 0 && hp.dampening === 0),
+    'nesterov',
+    () =>
+      `Invalid nesterov: true with momentum ${hp.momentum} and dampening ${hp.dampening} (needs momentum > 0 and dampening 0)`,
+  );
+  return { kind: 'sgd', ...hp, lookaheadK: k, lookaheadAlpha: alpha };
+}
+
 export function resolveRangerOptions(options: RangerOptions = {}): AdaptiveHyperParameters {
   assertKnownKeys(options, RANGER_KEYS, 'Ranger option');
   return resolveRAdamOptions({
     preset: 'torch',
-    lr: orDefault(options.lr, RANGER_DEFAULTS.lr),
-    betas: orDefault(options.betas, RANGER_DEFAULTS.betas),
-    eps: orDefault(options.eps, RANGER_DEFAULTS.eps),
-    weightDecay: orDefault(options.weightDecay, RANGER_DEFAULTS.weightDecay),
+    ...resolveTable(RANGER_OPTIONS, options),
     decoupledWeightDecay: true,
-    maximize: orDefault(options.maximize, false),
-    lookahead: orDefault(options.lookahead, RANGER_DEFAULTS.lookahead),
   });
-}
-
-const EXECUTION_KEYS = [
-  'workgroupSize',
-  'maxPendingSteps',
-  'maxBindingBytes',
-  'stepTableLength',
-  'scheduleTableLength',
-  'vectorize',
-  'soloElements',
-  'soloDispatches',
-  'roundStateToNearest',
-] as const;
-
-/**
- * A plain copy of the execution options with unknown names and wrong types rejected; the ranges that depend on
- * the device's limits are checked at creation.
- */
-export function checkExecutionOptions(execution: unknown): ExecutionOptions {
-  if (execution === undefined) return {};
-  assertKnownKeys(execution, EXECUTION_KEYS, 'option', 'execution');
-  const copy = snapshotKeys(execution as ExecutionOptions, EXECUTION_KEYS, 'execution');
-  for (const key of [
-    'workgroupSize',
-    'maxPendingSteps',
-    'maxBindingBytes',
-    'stepTableLength',
-    'scheduleTableLength',
-  ] as const) {
-    const value = copy[key];
-    configAssert(
-      value === undefined || typeof value === 'number',
-      key,
-      () => `Invalid ${key}: ${describe(value)} (expected an integer)`,
-    );
-  }
-  if (copy.vectorize !== undefined) flag(copy.vectorize, 'vectorize');
-  if (copy.roundStateToNearest !== undefined) flag(copy.roundStateToNearest, 'roundStateToNearest');
-  for (const key of ['soloElements', 'soloDispatches'] as const) {
-    const value = copy[key];
-    configAssert(
-      value === undefined || (typeof value === 'number' && Number.isInteger(value) && value >= 0),
-      key,
-      () => `Invalid ${key}: ${describe(value)} (expected an integer >= 0)`,
-    );
-  }
-  return copy;
 }

@@ -5,7 +5,7 @@ import { configAssert, describeValue, OptimizerConfigError } from './errors';
 import { assertKnownKeys, guardedRead, snapshotKeys } from './options';
 import type { ParamSpec } from './params';
 import type { GroupHyperParameters } from './step-scalars';
-import type { TrainingOptions } from './training-options';
+import { TRAINING_KEYS, type TrainingOptions } from './training-options';
 
 /** One param group after validation: its resolved hyper-parameters and the tensors (global indices) it holds. */
 export interface ResolvedGroup {
@@ -20,14 +20,6 @@ export type ParamGroup<Options> = Options & { params: readonly ParamSpec[] };
 
 /** Either one list of tensors (one group) or a list of param groups. */
 export type ParamsOrGroups<Options> = readonly ParamSpec[] | readonly ParamGroup<Options>[];
-
-export const TRAINING_KEYS = [
-  'schedule',
-  'skipNonFinite',
-  'maxGradNorm',
-  'gradScale',
-  'stateFormat',
-] as const;
 
 const SPEC_ONLY_KEYS = ['grad', 'length', 'paramOffset', 'gradOffset', 'name'];
 

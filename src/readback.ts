@@ -3,17 +3,61 @@
 // words: the GPU's count of completed steps plus the steps recorded that the GPU had not run yet. It is also where
 // steps the GPU rejected (a call slot overwritten before its submit, no schedule entry) come to light.
 import { GRAD_CONTROL } from './contract';
+import { OptimizerStateError } from './errors';
+
+/** What a stats readback found: see FusedOptimizer.readGradStats(). */
+export interface GradStats {
+  /** Whether the last step saw a non-finite gradient (and was skipped). Only with skipNonFinite or maxGradNorm. */
+  nonFinite: boolean;
+  /** Global L2 norm of the unscaled gradients of the last step (NaN/Inf when non-finite). Needs skipNonFinite or maxGradNorm. */
+  gradNorm: number;
+  /** Optimizer steps taken, skipped ones excluded. */
+  completedSteps: number;
+  /** Per tensor: steps taken (torch's state['step']). */
+  stepCounts: Uint32Array;
+}
+
+/** The gradient statistics in a readback of the control words; `gradStats`: whether the pass that makes them runs. */
+export function gradStatsFrom(
+  control: DataView,
+  gradStats: boolean,
+  completedSteps: number,
+  stepCounts: Uint32Array,
+): GradStats {
+  return {
+    nonFinite: control.getUint32(GRAD_CONTROL.offset.nonFinite, true) !== 0,
+    gradNorm: gradStats ? control.getFloat32(GRAD_CONTROL.offset.gradNorm, true) : Number.NaN,
+    completedSteps,
+    stepCounts,
+  };
+}
 
 export interface ReadRegion {
   buffer: GPUBuffer;
   size: number;
 }
 
-/** Copies every region (from offset 0) in one submit, then maps the copies one at a time. */
+/**
+ * Copies every region (from offset 0) in one submit, then maps the copies one at a time. A failure, usually a
+ * device lost or destroyed meanwhile, becomes an OptimizerStateError naming `caller`.
+ */
 export async function readBackRegions(
   device: GPUDevice,
   regions: readonly ReadRegion[],
+  caller: string,
 ): Promise<ArrayBuffer[]> {
+  try {
+    return await copyAndMap(device, regions);
+  } catch (error) {
+    throw new OptimizerStateError(
+      `${caller}: the readback failed (${describeError(error)}), usually because the GPUDevice ` +
+        'was lost or destroyed meanwhile (see deviceLost)',
+      { cause: error },
+    );
+  }
+}
+
+async function copyAndMap(device: GPUDevice, regions: readonly ReadRegion[]): Promise<ArrayBuffer[]> {
   const staging = regions.map(({ size }) =>
     device.createBuffer({
       label: 'webgpu-radam readback',

@@ -7,7 +7,7 @@ import gradStatsWgsl from '../shaders/grad-stats.wgsl?raw';
 import optimizerWgsl from '../shaders/optimizer.wgsl?raw';
 import streamsWgsl from '../shaders/streams.wgsl?raw';
 import unitsWgsl from '../shaders/units.wgsl?raw';
-import { OPTIMIZER_PRELUDE } from './contract';
+import { OPTIMIZER_PRELUDE } from './contract-wgsl';
 import type { StateFormat } from './training-options';
 
 /** Elements per invocation: 1 (`f32`) or 4 (`vec4<f32>`), spliced in as `alias Element = …;`. */

@@ -1,6 +1,39 @@
 // The checks of step()'s arguments that WebGPU would otherwise make too late (inside beginComputePass, where a
-// failure throws or invalidates the caller's encoder): made before anything changes.
-import { describeValue, OptimizerConfigError } from './errors';
+// failure throws or invalidates the caller's encoder), and of setActive()'s: made before anything changes.
+import { configAssert, describeValue, OptimizerConfigError } from './errors';
+import { isStepOptions, type StepOptions } from './step-buffers';
+
+/** step()'s second argument: StepOptions, or (the older form) the timestamp writes alone. */
+export type StepArgument = StepOptions | GPUComputePassTimestampWrites | undefined;
+
+/** The timestamp writes in step()'s second argument, either form. */
+export function timestampWritesOf(options: StepArgument): GPUComputePassTimestampWrites | undefined {
+  return isStepOptions(options) ? options.timestampWrites : (options as GPUComputePassTimestampWrites);
+}
+
+/** step()'s StepOptions when they bind other grad or param buffers for this step; undefined otherwise. */
+export function givenBuffers(options: StepArgument): StepOptions | undefined {
+  return isStepOptions(options) && (options.grads != null || options.params != null) ? options : undefined;
+}
+
+/** step()'s encoder and timestamp writes, checked before anything changes. */
+export function checkStepArguments(encoder: unknown, timestampWrites: unknown, name: string): void {
+  configAssert(
+    isCommandEncoder(encoder),
+    'encoder',
+    () => `${name}.step: expected a GPUCommandEncoder, got ${describeValue(encoder)}`,
+  );
+  checkTimestampWrites(timestampWrites, name);
+}
+
+/** A tensor index of setActive() / isActive(). */
+export function checkTensorIndex(tensor: unknown, tensorCount: number): asserts tensor is number {
+  configAssert(
+    typeof tensor === 'number' && Number.isInteger(tensor) && tensor >= 0 && tensor < tensorCount,
+    'tensor',
+    () => `Invalid tensor index: ${describeValue(tensor)} (expected an integer in 0..${tensorCount - 1})`,
+  );
+}
 
 export function isCommandEncoder(value: unknown): value is GPUCommandEncoder {
   if (typeof value !== 'object' || value === null) return false;

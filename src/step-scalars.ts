@@ -179,3 +179,22 @@ export interface StepInfo {
 export function newStepInfo(): StepInfo {
   return { step: 0, lr: 0, branch: 'none', bc1: 1, bc2: 1, rhoT: Number.NaN, rect: Number.NaN, sync: false };
 }
+
+/** Fills `info` in place (step() allocates nothing) for step `step` of a group with `hp` (none: the step alone). */
+export function describeStep(
+  info: StepInfo,
+  hp: GroupHyperParameters | undefined,
+  step: number,
+  scheduleFactor: number,
+): void {
+  info.step = step;
+  if (!hp) return;
+  const factors = stepFactors(hp, step);
+  info.lr = hp.lr * scheduleFactor;
+  info.branch = factors.branch;
+  info.bc1 = factors.bc1;
+  info.bc2 = factors.bc2;
+  info.rhoT = factors.rhoT;
+  info.rect = factors.rect;
+  info.sync = hp.lookaheadK > 0 && step % hp.lookaheadK === 0;
+}

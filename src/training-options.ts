@@ -4,11 +4,12 @@
 // a bad value throws with nothing to undo. Pure: reads `device.limits` values passed in, makes no GPU calls.
 
 import { STATE_ELEMENT_BYTES, TILE_ELEMENTS_PER_INVOCATION, TILE_LANES } from './contract';
-import { configAssert, describeValue, OptimizerConfigError } from './errors';
-import { F32_MAX, validateGradScale, validateMaxGradNorm } from './options';
+import { configAssert, describeValue } from './errors';
+import { flag, validateGradScale, validateMaxGradNorm } from './option-checks';
+import { assertKnownKeys, snapshotKeys } from './option-keys';
+import { computed, defaultOf, type OptionTable, optionNames, resolveTable } from './option-table';
 import type { PlanLimits } from './plan';
 import type { LrSchedule } from './schedules';
-import { type GroupHyperParameters, largestStepFactor } from './step-scalars';
 
 /** Optimizer-wide options shared by every algorithm. */
 export interface TrainingOptions {
@@ -51,9 +52,10 @@ export interface ExecutionOptions {
   /**
    * Slots of the per-call ring: how many steps may be recorded while their command encoders are not yet
    * submitted (in one encoder or spread over many) and stay exact. Recording more into one encoder throws; a
-   * step whose slot a later recording reuses before its encoder is submitted is rejected on the GPU, and the
-   * optimizer then throws an OptimizerStateError. @defaultValue 4096, or fewer (at least 256) for slots so large
-   * (many tensors) that 4096 of them would take more than 4 MiB
+   * step whose slot a later recording reuses before its encoder is submitted is rejected on the GPU (it and every
+   * later step run as no-ops), and the next readGradStats() or stateDict() throws an OptimizerStateError.
+   * @defaultValue 4096, or fewer (at least 256) for slots so large (many tensors) that 4096 of them would take
+   * more than 4 MiB; never more than fit in one buffer (maxBufferSize)
    */
   maxPendingSteps?: number | undefined;
   /** Largest byte size of one storage binding; defaults to the device's maxStorageBufferBindingSize. */
@@ -63,7 +65,7 @@ export interface ExecutionOptions {
   /**
    * Entries of the schedule-factor table on the GPU: how far the host's step count may run ahead of the GPU's
    * (pending steps plus steps skipped since the last readback) before steps are rejected.
-   * @defaultValue maxPendingSteps + max(maxPendingSteps, 4096)
+   * @defaultValue maxPendingSteps + max(maxPendingSteps, 4096), capped by maxBufferSize
    */
   scheduleTableLength?: number | undefined;
   /** Use vec4 loads where offsets and lengths allow. @defaultValue true */
@@ -80,6 +82,158 @@ export interface ExecutionOptions {
    * stochastic rounding avoids. @defaultValue false
    */
   roundStateToNearest?: boolean | undefined;
+}
+
+const RING_SLOTS_DEFAULT = 4096;
+const RING_SLOTS_MIN_DEFAULT = 256;
+const RING_BYTES_BUDGET = 4 * 2 ** 20;
+// The schedule table holds twice the ring, and at least this many entries more than it: the host's step count
+// may run that far ahead of the GPU's (steps skipped on the GPU, or never submitted, beyond those pending)
+// before a step finds no schedule factor and is rejected.
+const SCHEDULE_SLACK = 4096;
+const STEP_TABLE_DEFAULT = 4096;
+
+const constantOne: LrSchedule = () => 1;
+
+// The option tables: see option-table.ts for the row format and how to add an option.
+
+/** The optimizer-wide training options, accepted next to every algorithm's own (never in a param group). */
+export const TRAINING_OPTIONS: OptionTable<TrainingOptions> = {
+  schedule: {
+    default: computed('constant 1', () => constantOne),
+    check: (value, field) => {
+      configAssert(
+        typeof value === 'function',
+        field,
+        () => `Invalid ${field}: expected a function (step) => factor`,
+      );
+      return value as LrSchedule;
+    },
+    doc: "A factor of every group's base lr, called with the number of steps completed before this one.",
+  },
+  skipNonFinite: {
+    default: false,
+    check: flag,
+    doc: 'Skip the whole step, on the GPU, when any gradient is NaN or ±Inf.',
+  },
+  maxGradNorm: {
+    default: 0,
+    check: validateMaxGradNorm,
+    doc: 'Clip the gradients to this global L2 norm (torch clip_grad_norm_); 0 = off.',
+  },
+  gradScale: {
+    default: 1,
+    check: validateGradScale,
+    doc: 'The loss scale the gradients arrive multiplied by; settable per step (`optimizer.gradScale`).',
+  },
+  stateFormat: {
+    default: 'f32',
+    check: (value, field) => {
+      configAssert(
+        value === 'f32' || value === 'bf16',
+        field,
+        () => `Invalid ${field}: ${describeValue(value)} (expected 'f32' or 'bf16')`,
+      );
+      return value;
+    },
+    doc: "How the moments are stored: 'f32', or 'bf16' (half the memory, stochastic rounding).",
+  },
+};
+
+export const TRAINING_KEYS = optionNames(TRAINING_OPTIONS);
+
+/** What the device-dependent execution defaults are computed from. */
+export interface ExecutionContext {
+  limits: GPUSupportedLimits;
+  slotStride: number;
+  maxRingSlots: number;
+  maxScheduleEntries: number;
+  /** The resolved ring size. */
+  maxPendingSteps: number;
+}
+
+function integer(value: unknown, field: string): number {
+  configAssert(
+    typeof value === 'number',
+    field,
+    () => `Invalid ${field}: ${describeValue(value)} (expected an integer)`,
+  );
+  return value;
+}
+
+function count(value: unknown, field: string): number {
+  configAssert(
+    typeof value === 'number' && Number.isInteger(value) && value >= 0,
+    field,
+    () => `Invalid ${field}: ${describeValue(value)} (expected an integer >= 0)`,
+  );
+  return value;
+}
+
+/**
+ * The execution options. Their checks here are the type checks made before anything else; the ranges that depend
+ * on the device's limits are checked in `resolveExecution`.
+ */
+export const EXECUTION_OPTIONS: OptionTable<ExecutionOptions, ExecutionContext> = {
+  workgroupSize: { default: 256, check: integer, doc: 'Threads per workgroup: a power of two.' },
+  maxPendingSteps: {
+    default: computed('4096, or fewer (at least 256) when 4096 slots would take more than 4 MiB', (c) =>
+      Math.min(
+        RING_SLOTS_DEFAULT,
+        c.maxRingSlots,
+        Math.max(RING_SLOTS_MIN_DEFAULT, Math.floor(RING_BYTES_BUDGET / c.slotStride)),
+      ),
+    ),
+    check: integer,
+    doc: 'Slots of the per-call ring: how many recorded steps may await their submit.',
+  },
+  maxBindingBytes: {
+    default: computed(
+      "the device's maxStorageBufferBindingSize",
+      (c) => c.limits.maxStorageBufferBindingSize,
+    ),
+    check: integer,
+    doc: 'Largest byte size of one storage binding.',
+  },
+  stepTableLength: {
+    default: STEP_TABLE_DEFAULT,
+    check: integer,
+    doc: 'Steps whose factors come from the float64 table; later ones are computed in f32.',
+  },
+  scheduleTableLength: {
+    default: computed('maxPendingSteps + max(maxPendingSteps, 4096)', (c) =>
+      Math.min(c.maxScheduleEntries, c.maxPendingSteps + Math.max(c.maxPendingSteps, SCHEDULE_SLACK)),
+    ),
+    check: integer,
+    doc: "Entries of the GPU's schedule-factor table: how far the host's step count may run ahead.",
+  },
+  vectorize: { default: true, check: flag, doc: 'Use vec4 loads where offsets and lengths allow.' },
+  soloElements: {
+    default: 65_536,
+    check: count,
+    doc: 'Tensors at least this long get a dispatch of their own (up to soloDispatches).',
+  },
+  soloDispatches: { default: 16, check: count, doc: 'At most this many solo dispatches.' },
+  roundStateToNearest: {
+    default: false,
+    check: flag,
+    doc: 'bf16 moments round to nearest even, not stochastically (for a test only).',
+  },
+};
+
+/**
+ * A plain copy of the execution options with unknown names and wrong types rejected; the ranges that depend on
+ * the device's limits are checked at creation.
+ */
+export function checkExecutionOptions(execution: unknown): ExecutionOptions {
+  if (execution === undefined) return {};
+  const keys = optionNames(EXECUTION_OPTIONS);
+  assertKnownKeys(execution, keys, 'option', 'execution');
+  const copy = snapshotKeys(execution as ExecutionOptions, keys, 'execution');
+  for (const key of keys) {
+    if (copy[key] !== undefined) EXECUTION_OPTIONS[key].check(copy[key], key);
+  }
+  return copy;
 }
 
 /** The training options with defaults applied and every value checked. */
@@ -109,15 +263,6 @@ export interface ResolvedExecution {
   roundStateToNearest: boolean;
 }
 
-const RING_SLOTS_DEFAULT = 4096;
-const RING_SLOTS_MIN_DEFAULT = 256;
-const RING_BYTES_BUDGET = 4 * 2 ** 20;
-// The schedule table holds twice the ring, and at least this many entries more than it: the host's step count
-// may run that far ahead of the GPU's (steps skipped on the GPU, or never submitted, beyond those pending)
-// before a step finds no schedule factor and is rejected.
-const SCHEDULE_SLACK = 4096;
-const STEP_TABLE_DEFAULT = 4096;
-
 /** Bytes of GradControl's scalars and of one schedule entry: see contract.ts. */
 export interface ControlSizes {
   controlBytes: number;
@@ -130,7 +275,15 @@ export function resolveExecution(
   callBytes: number,
   control: ControlSizes,
 ): ResolvedExecution {
-  const workgroupSize = execution.workgroupSize ?? 256;
+  const rows = EXECUTION_OPTIONS;
+  const context: ExecutionContext = {
+    limits,
+    slotStride: 0,
+    maxRingSlots: 0,
+    maxScheduleEntries: 0,
+    maxPendingSteps: 0,
+  };
+  const workgroupSize = execution.workgroupSize ?? defaultOf(rows.workgroupSize, context);
   configAssert(
     Number.isInteger(workgroupSize) &&
       workgroupSize >= 2 &&
@@ -143,13 +296,9 @@ export function resolveExecution(
   const storageAlignment = limits.minStorageBufferOffsetAlignment;
   const slotStride = Math.ceil(callBytes / storageAlignment) * storageAlignment;
   const maxRingSlots = Math.floor(limits.maxBufferSize / slotStride);
-  const ringSlots =
-    execution.maxPendingSteps ??
-    Math.min(
-      RING_SLOTS_DEFAULT,
-      maxRingSlots,
-      Math.max(RING_SLOTS_MIN_DEFAULT, Math.floor(RING_BYTES_BUDGET / slotStride)),
-    );
+  context.slotStride = slotStride;
+  context.maxRingSlots = maxRingSlots;
+  const ringSlots = execution.maxPendingSteps ?? defaultOf(rows.maxPendingSteps, context);
   configAssert(
     Number.isInteger(ringSlots) && ringSlots >= 1 && ringSlots <= maxRingSlots,
     'maxPendingSteps',
@@ -157,7 +306,7 @@ export function resolveExecution(
       `Invalid maxPendingSteps: ${ringSlots} (expected an integer in 1..${maxRingSlots}, ` +
       `the slots of ${slotStride} bytes that fit in one buffer)`,
   );
-  const maxBindingBytes = execution.maxBindingBytes ?? limits.maxStorageBufferBindingSize;
+  const maxBindingBytes = execution.maxBindingBytes ?? defaultOf(rows.maxBindingBytes, context);
   configAssert(
     Number.isInteger(maxBindingBytes) &&
       maxBindingBytes >= 2 * storageAlignment &&
@@ -169,9 +318,9 @@ export function resolveExecution(
   const maxScheduleEntries = Math.floor(
     (limits.maxBufferSize - control.controlBytes) / control.scheduleEntryBytes,
   );
-  const scheduleTableLength =
-    execution.scheduleTableLength ??
-    Math.min(maxScheduleEntries, ringSlots + Math.max(ringSlots, SCHEDULE_SLACK));
+  context.maxScheduleEntries = maxScheduleEntries;
+  context.maxPendingSteps = ringSlots;
+  const scheduleTableLength = execution.scheduleTableLength ?? defaultOf(rows.scheduleTableLength, context);
   configAssert(
     Number.isInteger(scheduleTableLength) &&
       scheduleTableLength >= 1 &&
@@ -180,7 +329,7 @@ export function resolveExecution(
     () =>
       `Invalid scheduleTableLength: ${scheduleTableLength} (expected an integer in 1..${maxScheduleEntries})`,
   );
-  const stepTableLength = execution.stepTableLength ?? STEP_TABLE_DEFAULT;
+  const stepTableLength = execution.stepTableLength ?? defaultOf(rows.stepTableLength, context);
   configAssert(
     Number.isInteger(stepTableLength) && stepTableLength >= 0,
     'stepTableLength',
@@ -193,7 +342,7 @@ export function resolveExecution(
     epochStride: limits.minUniformBufferOffsetAlignment,
     scheduleTableLength,
     stepTableLength,
-    roundStateToNearest: execution.roundStateToNearest ?? false,
+    roundStateToNearest: execution.roundStateToNearest ?? defaultOf(rows.roundStateToNearest, context),
     plan: {
       storageAlignment,
       maxBindingBytes,
@@ -201,9 +350,9 @@ export function resolveExecution(
       stateElementBytes: STATE_ELEMENT_BYTES,
       workgroupSize,
       tileElements: TILE_LANES * TILE_ELEMENTS_PER_INVOCATION,
-      vectorize: execution.vectorize ?? true,
-      soloElements: execution.soloElements ?? 65_536,
-      soloDispatches: execution.soloDispatches ?? 16,
+      vectorize: execution.vectorize ?? defaultOf(rows.vectorize, context),
+      soloElements: execution.soloElements ?? defaultOf(rows.soloElements, context),
+      soloDispatches: execution.soloDispatches ?? defaultOf(rows.soloDispatches, context),
     },
   };
 }
@@ -214,25 +363,9 @@ export function maxStepTableLength(maxBindingSize: number, groups: number, rowBy
 }
 
 export function resolveTraining(training: TrainingOptions): ResolvedTraining {
-  const schedule = training.schedule === undefined ? () => 1 : training.schedule;
-  configAssert(
-    typeof schedule === 'function',
-    'schedule',
-    () => 'Invalid schedule: expected a function (step) => factor',
-  );
-  const skipNonFinite = training.skipNonFinite === undefined ? false : training.skipNonFinite;
-  configAssert(
-    typeof skipNonFinite === 'boolean',
-    'skipNonFinite',
-    () => `Invalid skipNonFinite: ${String(skipNonFinite)} (expected true or false)`,
-  );
-  const maxGradNorm = validateMaxGradNorm(training.maxGradNorm === undefined ? 0 : training.maxGradNorm);
-  const gradScale = validateGradScale(training.gradScale === undefined ? 1 : training.gradScale);
-  const stateFormat = training.stateFormat === undefined ? 'f32' : training.stateFormat;
-  configAssert(
-    stateFormat === 'f32' || stateFormat === 'bf16',
-    'stateFormat',
-    () => `Invalid stateFormat: ${describeValue(stateFormat)} (expected 'f32' or 'bf16')`,
+  const { schedule, skipNonFinite, maxGradNorm, gradScale, stateFormat } = resolveTable(
+    TRAINING_OPTIONS,
+    training,
   );
   return {
     stateFormat,
@@ -243,57 +376,4 @@ export function resolveTraining(training: TrainingOptions): ResolvedTraining {
     gradScale,
     gradStats: skipNonFinite || maxGradNorm > 0,
   };
-}
-
-/**
- * The schedule's factor after `count` completed steps, checked as the GPU will use it: a number that is finite
- * and >= 0 in f32, whose f32 product with every group's lr (and, with decoupled decay, with its weight decay) is
- * finite too. Throws an OptimizerConfigError naming the schedule or the lr that overflows.
- */
-export function checkedScheduleFactor(
-  schedule: LrSchedule,
-  count: number,
-  groups: readonly { readonly hp: GroupHyperParameters }[],
-): number {
-  let factor: unknown;
-  try {
-    factor = schedule(count);
-  } catch (error) {
-    const failure = new OptimizerConfigError(
-      'schedule',
-      `Invalid schedule: it threw at count ${count}: ${error instanceof Error ? error.message : String(error)}`,
-    );
-    failure.cause = error;
-    throw failure;
-  }
-  configAssert(
-    typeof factor === 'number' && factor >= 0 && Number.isFinite(Math.fround(factor)),
-    'schedule',
-    () =>
-      `Invalid schedule factor ${describeValue(factor)} at count ${count} (expected a number >= 0 and finite ` +
-      `in f32, <= ${F32_MAX})`,
-  );
-  for (let g = 0; g < groups.length; g++) {
-    const hp = groups[g]!.hp;
-    // The products the GPU forms in f32 from this lr: lr·factor, times 1/bc1 (largest at step 1), times the
-    // decoupled weight decay. Any that overflows would turn parameters into ±Infinity.
-    const lr = Math.fround(Math.fround(hp.lr) * Math.fround(factor));
-    const decay = hp.kind !== 'sgd' && hp.decoupledWeightDecay ? Math.fround(hp.weightDecay) : 0;
-    const bound = Math.fround(largestStepFactor(hp));
-    if (fitsF32(lr, bound, decay)) continue;
-    const lrAlone = fitsF32(Math.fround(hp.lr), bound, decay);
-    throw new OptimizerConfigError(
-      lrAlone ? 'schedule' : groups.length > 1 ? `paramGroups[${g}].lr` : 'lr',
-      `Invalid ${lrAlone ? `schedule factor ${factor} at count ${count}` : `lr ${hp.lr}`}: ` +
-        `paramGroups[${g}]'s lr ${hp.lr} × schedule factor ${factor}` +
-        `${bound !== 1 ? ` × 1/(1 - beta1) ${bound}` : ''}${decay > 0 ? ` (or × weightDecay ${hp.weightDecay})` : ''} ` +
-        `overflows f32 (max ${F32_MAX})`,
-    );
-  }
-  return factor;
-}
-
-// A plain function, not a closure per group: the schedule is checked on every step.
-function fitsF32(scaled: number, bound: number, decay: number): boolean {
-  return Number.isFinite(Math.fround(scaled * bound)) && Number.isFinite(Math.fround(scaled * decay));
 }

@@ -7,6 +7,7 @@ import {
   createAdamW,
   createParameterArena,
   createRAdam,
+  createRanger,
   createSGD,
   type FusedOptimizer,
   OptimizerConfigError,
@@ -14,6 +15,9 @@ import {
   type ParamSpec,
   WebGPURadamError,
 } from '../src/index';
+import { optionNames } from '../src/option-table';
+import { ADAM_OPTIONS, ADAMW_OPTIONS, RADAM_OPTIONS, RANGER_OPTIONS, SGD_OPTIONS } from '../src/options';
+import { EXECUTION_OPTIONS, TRAINING_OPTIONS } from '../src/training-options';
 import { readF32, STORAGE_RW, uploadF32 } from './helpers/buffers';
 import { type PackedModel, packedModel, readMoments } from './helpers/model';
 import { requestTestDevice } from './helpers/webgpu-node';
@@ -219,6 +223,50 @@ describe('creation rejects what it cannot run exactly, before allocating anythin
         /Invalid workgroupSize: Symbol\(wg\) \(expected an integer\)/,
       ],
     ];
+    // Every name of every option table, shouted: the nearest-name hint must find each of them, at the top level,
+    // in a param group (optimizer-wide ones are pointed out of it) and among the execution options.
+    const escaped = (name: string) => name.replace(/[[\]]/g, '\\$&');
+    type Create = (params: never, options?: object) => Promise<FusedOptimizer>;
+    const tables: [string, Create, readonly string[]][] = [
+      ['RAdam', (p, o) => createRAdam(device, p, o), optionNames(RADAM_OPTIONS)],
+      ['Adam', (p, o) => createAdam(device, p, o), optionNames(ADAM_OPTIONS)],
+      ['AdamW', (p, o) => createAdamW(device, p, o), optionNames(ADAMW_OPTIONS)],
+      ['SGD', (p, o) => createSGD(device, p, o), optionNames(SGD_OPTIONS)],
+      ['Ranger', (p, o) => createRanger(device, p, o), optionNames(RANGER_OPTIONS)],
+    ];
+    for (const [algorithm, create, names] of tables) {
+      for (const name of [...names, ...optionNames(TRAINING_OPTIONS)]) {
+        const shouted = name.toUpperCase();
+        cases.push([
+          `${algorithm} ${shouted}`,
+          () => create([spec] as never, { [shouted]: 1 }),
+          new RegExp(`Unknown ${algorithm} option "${shouted}"; did you mean "${escaped(name)}"\\?`),
+        ]);
+      }
+      for (const name of names) {
+        cases.push([
+          `${algorithm} group ${name.toUpperCase()}`,
+          () => create([{ params: [spec], [name.toUpperCase()]: 1 }] as never),
+          new RegExp(
+            `paramGroups\\[0\\]: unknown param group key "${name.toUpperCase()}"; did you mean "${name}"`,
+          ),
+        ]);
+      }
+    }
+    for (const name of optionNames(TRAINING_OPTIONS)) {
+      cases.push([
+        `${name} in a group`,
+        () => createRAdam(device, [{ params: [spec], [name]: 1 }] as never),
+        new RegExp(`${name} applies to the whole optimizer`),
+      ]);
+    }
+    for (const name of optionNames(EXECUTION_OPTIONS)) {
+      cases.push([
+        `execution ${name.toUpperCase()}`,
+        () => createRAdam(device, [spec], {}, { [name.toUpperCase()]: 1 } as never),
+        new RegExp(`execution: unknown option "${name.toUpperCase()}"; did you mean "${name}"\\?`),
+      ]);
+    }
     for (const [label, attempt, message] of cases) {
       await expectRejected(param, label, attempt, OptimizerConfigError, message);
     }

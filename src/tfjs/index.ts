@@ -10,13 +10,12 @@ export {
 export { RADAM_PRESETS, type RAdamPreset } from '../options';
 export {
   deserializeState,
-  fromTfjsWeights,
   type OptimizerState,
   type StateHeader,
   serializeState,
   type TensorStateHeader,
-  toTfjsWeights,
 } from '../state';
+export { fromTfjsWeights, toTfjsWeights } from '../state-tfjs';
 export type { Branch, StepInfo } from '../step-scalars';
 export {
   AdamOptimizer,
@@ -32,4 +31,10 @@ export {
   WebGPURadamTfjsOptimizer,
 } from './optimizer';
 export type { TfjsAdamOptions, TfjsRAdamOptions, TfjsSgdOptions } from './options';
-export type { OptimizerStepper, StepperProvider, StepRequest, VariableSlot } from './stepper';
+export type {
+  OptimizerStepper,
+  StepperContext,
+  StepperProvider,
+  StepRequest,
+  VariableSlot,
+} from './stepper';

@@ -2,11 +2,17 @@
 // ranges come from src/options.ts, so both paths accept exactly the same values and resolve them identically.
 import { OptimizerConfigError } from '../errors';
 import {
+  ADAM_KEYS,
+  type AdamOptions,
   assertKnownKeys,
+  RADAM_KEYS,
+  type RAdamOptions,
   type RAdamPreset,
   resolveAdamOptions,
   resolveRAdamOptions,
   resolveSgdOptions,
+  SGD_KEYS,
+  type SgdOptions,
   snapshotKeys,
 } from '../options';
 import type { AdaptiveHyperParameters, SgdHyperParameters } from '../step-scalars';
@@ -86,39 +92,30 @@ export interface TfjsSgdOptions {
   maximize?: boolean | undefined;
 }
 
-export const TFJS_RADAM_KEYS = [
-  'fused',
-  'preset',
-  'learningRate',
-  'beta1',
-  'beta2',
-  'epsilon',
-  'weightDecay',
-  'decoupledWeightDecay',
-  'maximize',
-  'threshold',
-  'thresholdComparison',
-  'epsMode',
-  'degeneratedToSgd',
-] as const;
-export const TFJS_ADAM_KEYS = [
-  'fused',
-  'learningRate',
-  'beta1',
-  'beta2',
-  'epsilon',
-  'weightDecay',
-  'maximize',
-] as const;
-export const TFJS_SGD_KEYS = [
-  'fused',
-  'learningRate',
-  'momentum',
-  'dampening',
-  'nesterov',
-  'weightDecay',
-  'maximize',
-] as const;
+// The core's option tables in tfjs naming: `lr`, `betas` and `eps` are renamed, every other option keeps its name
+// and order, so an option added to a core table is accepted here too, unless it is listed as core-only below.
+const TFJS_NAMES: Readonly<Record<string, readonly string[]>> = {
+  lr: ['learningRate'],
+  betas: ['beta1', 'beta2'],
+  eps: ['epsilon'],
+};
+
+/** Core options the tfjs optimizers do not implement (their unfused path steps with tfjs ops). */
+export const CORE_ONLY_KEYS: readonly string[] = ['amsgrad', 'lookahead'];
+
+/** The core options a tfjs optimizer takes, in the core table's order. */
+function sharedKeys(coreKeys: readonly string[]): string[] {
+  return coreKeys.filter((key) => !CORE_ONLY_KEYS.includes(key));
+}
+
+function tfjsKeys(coreKeys: readonly string[]): string[] {
+  return sharedKeys(coreKeys).flatMap((key) => TFJS_NAMES[key] ?? [key]);
+}
+
+// `fused` is tfjs-only: coreOptions copies only core keys, so it never reaches the core.
+export const TFJS_RADAM_KEYS = ['fused', ...tfjsKeys(RADAM_KEYS)];
+export const TFJS_ADAM_KEYS = ['fused', ...tfjsKeys(ADAM_KEYS)];
+export const TFJS_SGD_KEYS = ['fused', ...tfjsKeys(SGD_KEYS)];
 
 // The core's names, which torch users type out of habit, and what this API calls them.
 const CORE_TO_TFJS: Readonly<Record<string, string>> = {
@@ -150,27 +147,30 @@ function inTfjsNames<T>(resolve: () => T): T {
   }
 }
 
-function readOptions<K extends string>(
-  options: unknown,
-  keys: readonly K[],
-  what: string,
-): Partial<Record<K, unknown>> {
+function readOptions(options: unknown, keys: readonly string[], what: string): Record<string, unknown> {
   const given = options === undefined ? {} : options;
   assertKnownKeys(given, keys, what, '', tfjsNameHint);
-  return snapshotKeys(given as Record<K, unknown>, keys, 'options');
+  return snapshotKeys(given as Record<string, unknown>, keys, 'options');
 }
 
-/** The first moment's and second moment's decay rates, each falling back to the core's default. */
-function betasFrom(
-  beta1: unknown,
-  beta2: unknown,
+/**
+ * The core's options from tfjs-named ones. beta1 and beta2 are given one at a time, so each that is missing falls
+ * back to `defaults` (the core's, for the preset in use). Only undefined means "not given": null is a wrong value
+ * and must reach the core's range check.
+ */
+function coreOptions(
+  o: Record<string, unknown>,
+  coreKeys: readonly string[],
   defaults: { beta1: number; beta2: number },
-): [number, number] {
-  // Only undefined means "not given": null is a wrong value and must reach the core's range check.
-  return [
-    (beta1 === undefined ? defaults.beta1 : beta1) as number,
-    (beta2 === undefined ? defaults.beta2 : beta2) as number,
-  ];
+): Record<string, unknown> {
+  const core: Record<string, unknown> = {};
+  for (const key of sharedKeys(coreKeys)) {
+    core[key] =
+      key === 'betas'
+        ? [o.beta1 === undefined ? defaults.beta1 : o.beta1, o.beta2 === undefined ? defaults.beta2 : o.beta2]
+        : o[TFJS_NAMES[key]?.[0] ?? key];
+  }
+  return core;
 }
 
 export function resolveTfjsRAdam(options: unknown): { hp: AdaptiveHyperParameters; preset: RAdamPreset } {
@@ -178,19 +178,7 @@ export function resolveTfjsRAdam(options: unknown): { hp: AdaptiveHyperParameter
   return inTfjsNames(() => {
     const preset = o.preset as RAdamPreset | undefined;
     const defaults = resolveRAdamOptions(preset === undefined ? {} : { preset });
-    const hp = resolveRAdamOptions({
-      preset,
-      lr: o.learningRate as number | undefined,
-      betas: betasFrom(o.beta1, o.beta2, defaults),
-      eps: o.epsilon as number | undefined,
-      weightDecay: o.weightDecay as number | undefined,
-      decoupledWeightDecay: o.decoupledWeightDecay as boolean | undefined,
-      maximize: o.maximize as boolean | undefined,
-      threshold: o.threshold as number | undefined,
-      thresholdComparison: o.thresholdComparison as '>' | '>=' | undefined,
-      epsMode: o.epsMode as 'uncorrected' | 'corrected' | undefined,
-      degeneratedToSgd: o.degeneratedToSgd as boolean | undefined,
-    });
+    const hp = resolveRAdamOptions(coreOptions(o, RADAM_KEYS, defaults) as RAdamOptions);
     return { hp, preset: preset ?? 'torch' };
   });
 }
@@ -199,31 +187,14 @@ export function resolveTfjsAdam(options: unknown, decoupled: boolean): AdaptiveH
   const o = readOptions(options, TFJS_ADAM_KEYS, decoupled ? 'AdamW option' : 'Adam option');
   return inTfjsNames(() => {
     const defaults = resolveAdamOptions({}, decoupled);
-    return resolveAdamOptions(
-      {
-        lr: o.learningRate as number | undefined,
-        betas: betasFrom(o.beta1, o.beta2, defaults),
-        eps: o.epsilon as number | undefined,
-        weightDecay: o.weightDecay as number | undefined,
-        maximize: o.maximize as boolean | undefined,
-      },
-      decoupled,
-    );
+    return resolveAdamOptions(coreOptions(o, ADAM_KEYS, defaults) as AdamOptions, decoupled);
   });
 }
 
 export function resolveTfjsSgd(options: unknown): SgdHyperParameters {
   const o = readOptions(options, TFJS_SGD_KEYS, 'SGD option');
-  return inTfjsNames(() =>
-    resolveSgdOptions({
-      lr: o.learningRate as number | undefined,
-      momentum: o.momentum as number | undefined,
-      dampening: o.dampening as number | undefined,
-      nesterov: o.nesterov as boolean | undefined,
-      weightDecay: o.weightDecay as number | undefined,
-      maximize: o.maximize as boolean | undefined,
-    }),
-  );
+  // SGD has no betas: the defaults are never read.
+  return inTfjsNames(() => resolveSgdOptions(coreOptions(o, SGD_KEYS, { beta1: 0, beta2: 0 }) as SgdOptions));
 }
 
 /** The `fused` option: true unless given as false; anything but a boolean or undefined is an error. */

@@ -8,15 +8,13 @@ import {
   CALL,
   FLAG,
   KIND,
-  OPTIMIZER_BINDINGS,
-  OPTIMIZER_ENTRY_POINTS,
-  OPTIMIZER_PRELUDE,
   OPTIMIZER_STRUCTS,
-  STREAM_BINDINGS,
   STREAM_PARAMS,
   type StructLayout,
   wgslConstantName,
 } from '../../src/contract';
+import { OPTIMIZER_BINDINGS, OPTIMIZER_ENTRY_POINTS, STREAM_BINDINGS } from '../../src/contract-bindings';
+import { OPTIMIZER_PRELUDE } from '../../src/contract-wgsl';
 import { momentAccess } from '../../src/shaders';
 
 const read = (name: string) => readFileSync(new URL(`../../shaders/${name}`, import.meta.url), 'utf8');
