@@ -33,8 +33,8 @@ export interface BenchRecord extends WorkloadSpec, Partial<Measurement> {
   /** Which round produced the record; pooled records carry how many rounds they pool. */
   round?: number;
   rounds?: number;
-  /** The optimizer's byteSize (fused and multi-tensor rows). */
-  stateBytes?: number;
+  /** Bytes of the optimizer's moment buffers (fused and multi-tensor rows). */
+  momentBytes?: number;
 }
 
 export interface SuiteOptions {
@@ -175,8 +175,8 @@ export function poolRounds(records: readonly BenchRecord[]): BenchRecord[] {
       bytesPerStep: first.bytesPerStep ?? 0,
       dispatchesPerStep: first.dispatchesPerStep,
     };
-    const stateBytes = first.stateBytes === undefined ? {} : { stateBytes: first.stateBytes };
-    return { runtime: first.runtime, ...spec, ...summarize(raw), ...stateBytes, rounds: group.length };
+    const momentBytes = first.momentBytes === undefined ? {} : { momentBytes: first.momentBytes };
+    return { runtime: first.runtime, ...spec, ...summarize(raw), ...momentBytes, rounds: group.length };
   });
 }
 
@@ -197,8 +197,8 @@ export async function runSpec(
   try {
     runner = await createRunner(context, spec, tfjs);
     const measurement = await measure(runner, plan);
-    const stateBytes = runner.stateBytes === undefined ? {} : { stateBytes: runner.stateBytes };
-    return { runtime, ...spec, ...measurement, ...stateBytes, round };
+    const momentBytes = runner.momentBytes === undefined ? {} : { momentBytes: runner.momentBytes };
+    return { runtime, ...spec, ...measurement, ...momentBytes, round };
   } catch (error) {
     return { runtime, ...spec, error: error instanceof Error ? error.message : String(error), round };
   } finally {

@@ -256,6 +256,17 @@ async function streamRunner(context: GpuContext, spec: WorkloadSpec): Promise<Ru
   });
 }
 
+/** The sizes of the distinct buffers holding an optimizer's m and v (its other buffers do not depend on them). */
+function momentBytes(optimizer: Awaited<ReturnType<WebGpuRadam['createRAdam']>>): number {
+  const buffers = new Set<GPUBuffer>();
+  for (let i = 0; i < optimizer.tensorCount; i++) {
+    const { expAvg, expAvgSq } = optimizer.stateLocation(i);
+    buffers.add(expAvg);
+    if (expAvgSq) buffers.add(expAvgSq);
+  }
+  return [...buffers].reduce((sum, buffer) => sum + buffer.size, 0);
+}
+
 /** One RAdam over `lengths` tensors packed at 256-byte-aligned offsets of one param and one grad buffer. */
 async function fusedRunner(context: GpuContext, spec: WorkloadSpec, lengths: number[]): Promise<Runner> {
   const { device, lib } = context;
@@ -303,7 +314,7 @@ async function fusedRunner(context: GpuContext, spec: WorkloadSpec, lengths: num
       grad.destroy();
     },
   });
-  return Object.assign(runner, { stateBytes: optimizer.byteSize });
+  return Object.assign(runner, { momentBytes: momentBytes(optimizer) });
 }
 
 interface UnfusedOp {
