@@ -23,6 +23,8 @@ export interface Runner {
   /** Bytes an ideal kernel reads plus writes per step (28 per f32 parameter for Adam-like steps). */
   bytesPerStep: number;
   dispatchesPerStep?: number;
+  /** Bytes of the optimizer's moment buffers (m and v pages), where the row has an optimizer. */
+  momentBytes?: number;
   run(steps: number): Promise<BatchTiming>;
   /** Throws if the run did not do what it claims (wrong RAdam branch, non-finite values). */
   verify(): Promise<void>;

@@ -20,6 +20,10 @@ export interface Ratios {
   rangerSyncVsPlain: number | null;
   /** Adam with AMSGrad ms ÷ RAdam's adaptive step ms, largest N (the bytes say 36 / 28 ≈ 1.29). */
   amsgradVsFused: number | null;
+  /** Bytes of RAdam's moment buffers with bf16 moments ÷ with f32 moments, largest N. */
+  stateBytesBf16VsF32: number | null;
+  /** fused adaptive ms with bf16 moments ÷ with f32 moments, largest N (the bytes say 20 / 28 ≈ 0.71). */
+  bf16VsF32Time: number | null;
 }
 
 export interface Target {
@@ -36,6 +40,8 @@ export const TARGETS: Target[] = [
   { ratio: 'fusedVsTfjs', bound: 8, kind: 'min', label: '≥ 8× tfjs Adam, one tensor' },
   { ratio: 'fusedVsTfjs100', bound: 15, kind: 'min', label: '≥ 15× tfjs Adam, 100 tensors' },
   { ratio: 'multi1000VsFlat', bound: 1.2, kind: 'max', label: '1 000 tensors within 1.2× of one tensor' },
+  { ratio: 'stateBytesBf16VsF32', bound: 0.52, kind: 'max', label: 'bf16 moments take half the bytes' },
+  { ratio: 'bf16VsF32Time', bound: 0.769, kind: 'max', label: 'bf16 moments ≥ 1.3× faster (on a GPU)' },
 ];
 
 export interface BenchReport {
@@ -100,6 +106,11 @@ export function computeRatios(records: readonly BenchRecord[], runtime: RuntimeN
     multi1000VsFlat: quotient(ms('multi-tensor', 1000), ms('multi-tensor', 1)),
     rangerSyncVsPlain: quotient(ms('ranger-sync'), ms('ranger-plain')),
     amsgradVsFused: quotient(ms('adam-amsgrad'), fused),
+    stateBytesBf16VsF32: quotient(
+      find(records, runtime, 'fused-adaptive bf16', n)?.momentBytes,
+      find(records, runtime, 'fused-adaptive', n)?.momentBytes,
+    ),
+    bf16VsF32Time: quotient(ms('fused-adaptive bf16'), fused),
   };
 }
 
@@ -314,6 +325,21 @@ function missedTargetNotes(report: BenchReport, runtime: RuntimeSummary): string
             'segment and tensor scalars from storage; on a compute-bound emulator those loads cost about as much ' +
             'as the update. On a GPU they are cached broadcasts next to 28 B of memory traffic per element, and ' +
             'the alternative, one dispatch per tensor, costs microseconds each: re-measure this row there.'),
+    );
+  }
+  if (missed('bf16VsF32Time')) {
+    const many = rec('multi-tensor bf16', 1000);
+    notes.push(
+      `**bf16 moments (${fixed(ratios.bf16VsF32Time, 2)}× the f32 step's time).** The bf16 step moves 20 B per ` +
+        `parameter instead of 28 (${fixed(rec('fused-adaptive bf16')?.gbps, 2)} GB/s of that at ` +
+        `${fixed(rec('fused-adaptive bf16')?.msPerStep, 2)} ms) but adds per element a hash for the stochastic ` +
+        'rounding and the packing of two halves per word. ' +
+        (emulated
+          ? 'On this CPU-emulated adapter the step is compute-bound, so the integer work costs time and the bytes ' +
+            'saved gain little; on a GPU the step is memory-bound and the bytes set the time: run `npm run bench` ' +
+            'there for this ratio.'
+          : 'Profile the rounding (hash, pack) on this adapter.') +
+        (many ? ` With 1 000 tensors the bf16 step takes ${fixed(many.msPerStep, 2)} ms.` : ''),
     );
   }
   const measured = report.results.filter((r) => r.runtime === runtime.name && r.msPerStep !== undefined);

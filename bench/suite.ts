@@ -33,6 +33,8 @@ export interface BenchRecord extends WorkloadSpec, Partial<Measurement> {
   /** Which round produced the record; pooled records carry how many rounds they pool. */
   round?: number;
   rounds?: number;
+  /** Bytes of the optimizer's moment buffers (fused and multi-tensor rows). */
+  momentBytes?: number;
 }
 
 export interface SuiteOptions {
@@ -91,6 +93,25 @@ export function buildSpecs(options: SuiteOptions, withTfjs: boolean): WorkloadSp
     for (const tensors of options.multiSplits) {
       specs.push({ workload: 'multi-tensor', kind: 'multi', n, tensors, branch: 'adaptive' });
     }
+    // bf16 moments: 20 bytes moved per parameter instead of 28.
+    specs.push(
+      {
+        workload: 'fused-adaptive bf16',
+        kind: 'fused',
+        n,
+        tensors: 1,
+        branch: 'adaptive',
+        stateFormat: 'bf16',
+      },
+      {
+        workload: 'multi-tensor bf16',
+        kind: 'multi',
+        n,
+        tensors: Math.max(...options.multiSplits),
+        branch: 'adaptive',
+        stateFormat: 'bf16',
+      },
+    );
   }
   // Profiling rows at the largest N: how much the fused step owes to vec4 loads and to its workgroup size.
   const n = Math.max(...options.sizes);
@@ -142,6 +163,7 @@ export function poolRounds(records: readonly BenchRecord[]): BenchRecord[] {
       tensors: first.tensors,
       ...(first.branch ? { branch: first.branch } : {}),
       ...(first.execution ? { execution: first.execution } : {}),
+      ...(first.stateFormat ? { stateFormat: first.stateFormat } : {}),
     };
     const failed = group.find((r) => r.error !== undefined);
     if (failed) return { runtime: first.runtime, ...spec, error: failed.error!, rounds: group.length };
@@ -153,7 +175,8 @@ export function poolRounds(records: readonly BenchRecord[]): BenchRecord[] {
       bytesPerStep: first.bytesPerStep ?? 0,
       dispatchesPerStep: first.dispatchesPerStep,
     };
-    return { runtime: first.runtime, ...spec, ...summarize(raw), rounds: group.length };
+    const momentBytes = first.momentBytes === undefined ? {} : { momentBytes: first.momentBytes };
+    return { runtime: first.runtime, ...spec, ...summarize(raw), ...momentBytes, rounds: group.length };
   });
 }
 
@@ -174,7 +197,8 @@ export async function runSpec(
   try {
     runner = await createRunner(context, spec, tfjs);
     const measurement = await measure(runner, plan);
-    return { runtime, ...spec, ...measurement, round };
+    const momentBytes = runner.momentBytes === undefined ? {} : { momentBytes: runner.momentBytes };
+    return { runtime, ...spec, ...measurement, ...momentBytes, round };
   } catch (error) {
     return { runtime, ...spec, error: error instanceof Error ? error.message : String(error), round };
   } finally {

@@ -42,13 +42,15 @@ export interface GoldenReport {
   branchMismatches: string[];
 }
 
-function createFor(
+export function createFor(
   api: Api,
   device: GPUDevice,
   golden: GoldenCase,
   spec: Library.ParamSpec,
+  stateFormat: 'f32' | 'bf16' = 'f32',
 ): Promise<Optimizer> {
-  if (golden.mode !== 'lookahead') return createInner(api, device, golden.mode, golden.hp, spec, undefined);
+  if (golden.mode !== 'lookahead')
+    return createInner(api, device, golden.mode, golden.hp, spec, undefined, stateFormat);
   const { k, alpha, preset, inner } = golden.hp as unknown as LookaheadHp;
   const lookahead = { k, alpha };
   if (preset === 'ranger') {
@@ -59,9 +61,10 @@ function createFor(
       eps: inner.eps as number,
       weightDecay: inner.weightDecay as number,
       lookahead,
+      stateFormat,
     });
   }
-  return createInner(api, device, inner.mode, inner, spec, lookahead);
+  return createInner(api, device, inner.mode, inner, spec, lookahead, stateFormat);
 }
 
 function createInner(
@@ -71,6 +74,7 @@ function createInner(
   hp: Record<string, number | string | boolean>,
   spec: Library.ParamSpec,
   lookahead: Library.LookaheadOptions | undefined,
+  stateFormat: 'f32' | 'bf16',
 ): Promise<Optimizer> {
   const num = (key: string) => hp[key] as number;
   const bool = (key: string) => (hp[key] as boolean | undefined) ?? false;
@@ -86,6 +90,7 @@ function createInner(
         maximize: bool('maximize'),
         amsgrad: bool('amsgrad'),
         lookahead,
+        stateFormat,
       });
     case 'sgd':
       return api.createSGD(device, [spec], {
@@ -96,6 +101,7 @@ function createInner(
         weightDecay: num('weightDecay'),
         maximize: bool('maximize'),
         lookahead,
+        stateFormat,
       });
     default:
       return api.createRAdam(device, [spec], {
@@ -111,6 +117,7 @@ function createInner(
         epsMode: hp.epsMode as 'uncorrected' | 'corrected',
         degeneratedToSgd: bool('degeneratedToSgd'),
         lookahead,
+        stateFormat,
       });
   }
 }
