@@ -1,7 +1,13 @@
 // Turns measured records into the ratios, the stdout table and bench/RESULTS.md. Every number printed here comes
 // from a record of this run; nothing is filled in when a workload is missing (it shows as "n/a").
 import type { TimingPlan } from './measure';
-import type { BenchRecord, RuntimeName, RuntimeSummary } from './suite';
+import {
+  type BenchRecord,
+  type RuntimeName,
+  type RuntimeSummary,
+  TFJS_FIT_VARIABLES,
+  TFJS_MODEL_PARAMS,
+} from './suite';
 
 export interface Ratios {
   /** fused adaptive GB/s ÷ seven-stream GB/s, largest N. */
@@ -24,6 +30,12 @@ export interface Ratios {
   stateBytesBf16VsF32: number | null;
   /** fused adaptive ms with bf16 moments ÷ with f32 moments, largest N (the bytes say 20 / 28 ≈ 0.71). */
   bf16VsF32Time: number | null;
+  /** tf.train.adam ms ÷ webgpu-radam/tfjs radam ms, one optimizer application, one variable, TFJS_MODEL_PARAMS. */
+  tfjsOptimizerVsTfjsAdam: number | null;
+  /** The same with the parameters split into 100 variables. */
+  tfjsOptimizer100VsTfjsAdam: number | null;
+  /** One model.fit batch trained by tf.train.adam ÷ by our radam, same model (TFJS_MODEL_PARAMS weights). */
+  tfjsFitVsTfjsAdam: number | null;
 }
 
 export interface Target {
@@ -42,6 +54,18 @@ export const TARGETS: Target[] = [
   { ratio: 'multi1000VsFlat', bound: 1.2, kind: 'max', label: '1 000 tensors within 1.2× of one tensor' },
   { ratio: 'stateBytesBf16VsF32', bound: 0.52, kind: 'max', label: 'bf16 moments take half the bytes' },
   { ratio: 'bf16VsF32Time', bound: 0.769, kind: 'max', label: 'bf16 moments ≥ 1.3× faster (on a GPU)' },
+  {
+    ratio: 'tfjsOptimizerVsTfjsAdam',
+    bound: 5,
+    kind: 'min',
+    label: 'webgpu-radam/tfjs ≥ 5× tf.train.adam, one variable',
+  },
+  {
+    ratio: 'tfjsOptimizer100VsTfjsAdam',
+    bound: 10,
+    kind: 'min',
+    label: 'webgpu-radam/tfjs ≥ 10× tf.train.adam, 100 variables',
+  },
 ];
 
 export interface BenchReport {
@@ -111,6 +135,24 @@ export function computeRatios(records: readonly BenchRecord[], runtime: RuntimeN
       find(records, runtime, 'fused-adaptive', n)?.momentBytes,
     ),
     bf16VsF32Time: quotient(ms('fused-adaptive bf16'), fused),
+    ...tfjsRatios(records, runtime),
+  };
+}
+
+/** The TensorFlow.js user's ratios, at the tfjs rows' own model size whatever the run's sizes. */
+function tfjsRatios(
+  records: readonly BenchRecord[],
+  runtime: RuntimeName,
+): Pick<Ratios, 'tfjsOptimizerVsTfjsAdam' | 'tfjsOptimizer100VsTfjsAdam' | 'tfjsFitVsTfjsAdam'> {
+  const ms = (workload: string, tensors: number) =>
+    find(records, runtime, workload, TFJS_MODEL_PARAMS, tensors)?.msPerStep;
+  return {
+    tfjsOptimizerVsTfjsAdam: quotient(ms('tfjs-adam', 1), ms('tfjs-radam', 1)),
+    tfjsOptimizer100VsTfjsAdam: quotient(ms('tfjs-adam', 100), ms('tfjs-radam', 100)),
+    tfjsFitVsTfjsAdam: quotient(
+      ms('tfjs-fit-adam', TFJS_FIT_VARIABLES),
+      ms('tfjs-fit-radam', TFJS_FIT_VARIABLES),
+    ),
   };
 }
 
@@ -152,11 +194,17 @@ function rows(records: readonly BenchRecord[], runtime: RuntimeName): string[][]
       }
       const roof = find(records, runtime, 'seven-stream', r.n)?.gbps;
       // The speed-up column compares each peer with our step on the same layout.
+      // tf.train.adam and a model.fit with it compare with webgpu-radam/tfjs where the core's rows are absent
+      // (the tfjs rows' model size in a quick run).
       const ours =
-        r.kind === 'tfjs' && r.tensors > 1
-          ? find(records, runtime, 'multi-tensor', r.n, r.tensors)
-          : find(records, runtime, 'fused-adaptive', r.n);
-      const isPeer = r.kind === 'unfused' || r.kind === 'tfjs' || r.kind === 'js';
+        r.kind === 'tfjs-fit-adam'
+          ? find(records, runtime, 'tfjs-fit-radam', r.n, r.tensors)
+          : ((r.kind === 'tfjs' && r.tensors > 1
+              ? find(records, runtime, 'multi-tensor', r.n, r.tensors)
+              : find(records, runtime, 'fused-adaptive', r.n)) ??
+            (r.kind === 'tfjs' ? find(records, runtime, 'tfjs-radam', r.n, r.tensors) : undefined));
+      const isPeer =
+        r.kind === 'unfused' || r.kind === 'tfjs' || r.kind === 'js' || r.kind === 'tfjs-fit-adam';
       const spread =
         r.minMsPerStep !== undefined && r.maxMsPerStep !== undefined
           ? `±${fixed((50 * (r.maxMsPerStep - r.minMsPerStep)) / r.msPerStep, 1)}%`
@@ -308,6 +356,19 @@ function missedTargetNotes(report: BenchReport, runtime: RuntimeSummary): string
           ? 'On a compute-bound emulator those extra passes cost relatively less than on a memory-bound GPU, ' +
             'so this adapter is expected to understate the gap; the headline comparison needs a GPU.'
           : 'Those extra memory passes and dispatches set the ratio.'),
+    );
+  }
+  if (missed('tfjsOptimizerVsTfjsAdam') || missed('tfjsOptimizer100VsTfjsAdam')) {
+    const at = (workload: string, tensors: number) =>
+      find(report.results, runtime.name, workload, TFJS_MODEL_PARAMS, tensors);
+    notes.push(
+      `**webgpu-radam/tfjs vs tf.train.adam (${fixed(ratios.tfjsOptimizerVsTfjsAdam, 2)}× on one variable, ` +
+        `${fixed(ratios.tfjsOptimizer100VsTfjsAdam, 2)}× on 100).** Our tfjs radam takes ` +
+        `${fixed(at('tfjs-radam', 1)?.msPerStep, 2)} / ${fixed(at('tfjs-radam', 100)?.msPerStep, 2)} ms per ` +
+        `application (host ${fixed(at('tfjs-radam', 1)?.hostMsPerStep, 2)} / ` +
+        `${fixed(at('tfjs-radam', 100)?.hostMsPerStep, 2)} ms), the core's fused step on the same parameters ` +
+        `${fixed(find(report.results, runtime.name, 'fused-adaptive', TFJS_MODEL_PARAMS)?.msPerStep, 2)} ms: ` +
+        'the difference is the tfjs side (submitting its pending work, looking up each tensor, the step scalars).',
     );
   }
   if (missed('multi1000VsFlat')) {

@@ -113,6 +113,7 @@ export function buildSpecs(options: SuiteOptions, withTfjs: boolean): WorkloadSp
       },
     );
   }
+  if (withTfjs) specs.push(...tfjsModelSpecs(options));
   // Profiling rows at the largest N: how much the fused step owes to vec4 loads and to its workgroup size.
   const n = Math.max(...options.sizes);
   // The rest of the family: AMSGrad's extra state, and what a Lookahead sync step costs over a plain one.
@@ -138,6 +139,35 @@ export function buildSpecs(options: SuiteOptions, withTfjs: boolean): WorkloadSp
       branch: 'adaptive',
       execution: { workgroupSize: 64 },
     },
+  );
+  return specs;
+}
+
+/** The size of the TensorFlow.js rows' model, in every mode: what a user of `webgpu-radam/tfjs` trains in a page. */
+export const TFJS_MODEL_PARAMS = 1 << 20;
+/** The fit rows' model: Dense(2048, relu) then Dense(256, softmax) on 256 inputs, no biases: 2^20 weights. */
+export const TFJS_FIT_VARIABLES = 2;
+
+/**
+ * The TensorFlow.js user's view, at TFJS_MODEL_PARAMS in quick and full mode alike: one optimizer application
+ * by `webgpu-radam/tfjs`'s radam (fused) and by tf.train.adam, as 1 and as 100 variables, and one model.fit
+ * batch with each.
+ */
+function tfjsModelSpecs(options: SuiteOptions): WorkloadSpec[] {
+  const n = TFJS_MODEL_PARAMS;
+  const specs: WorkloadSpec[] = [];
+  // A full run already has tf.train.adam at this N among its per-size rows.
+  if (!options.sizes.includes(n)) {
+    specs.push(
+      { workload: 'tfjs-adam', kind: 'tfjs', n, tensors: 1 },
+      { workload: 'tfjs-adam', kind: 'tfjs', n, tensors: 100 },
+    );
+  }
+  specs.push(
+    { workload: 'tfjs-radam', kind: 'tfjs-radam', n, tensors: 1 },
+    { workload: 'tfjs-radam', kind: 'tfjs-radam', n, tensors: 100 },
+    { workload: 'tfjs-fit-adam', kind: 'tfjs-fit-adam', n, tensors: TFJS_FIT_VARIABLES },
+    { workload: 'tfjs-fit-radam', kind: 'tfjs-fit-radam', n, tensors: TFJS_FIT_VARIABLES },
   );
   return specs;
 }

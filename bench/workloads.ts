@@ -29,7 +29,10 @@ export type WorkloadKind =
   | 'multi'
   | 'adam-amsgrad'
   | 'ranger-sync'
-  | 'ranger-plain';
+  | 'ranger-plain'
+  | 'tfjs-radam'
+  | 'tfjs-fit-adam'
+  | 'tfjs-fit-radam';
 
 export interface WorkloadSpec {
   /** Row label, e.g. 'fused-adaptive'. */
@@ -607,6 +610,9 @@ export async function createRunner(
     case 'js':
       return jsRunner(spec);
     case 'tfjs':
+    case 'tfjs-radam':
+    case 'tfjs-fit-adam':
+    case 'tfjs-fit-radam':
       if (!tfjs) throw new Error('tfjs workloads run only in the browser');
       return tfjs(spec);
   }

@@ -7,11 +7,24 @@ export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: './',
   resolve: {
-    alias: { 'webgpu-radam': fileURLToPath(new URL('../src/index.ts', import.meta.url)) },
+    alias: [
+      {
+        find: /^webgpu-radam\/tfjs$/,
+        replacement: fileURLToPath(new URL('../src/tfjs/index.ts', import.meta.url)),
+      },
+      { find: /^webgpu-radam$/, replacement: fileURLToPath(new URL('../src/index.ts', import.meta.url)) },
+    ],
   },
   build: {
     outDir: fileURLToPath(new URL('../dist-demo', import.meta.url)),
     emptyOutDir: true,
     target: 'es2022',
+    // Two pages: the WebGPU demo and the TensorFlow.js one.
+    rollupOptions: {
+      input: {
+        main: fileURLToPath(new URL('index.html', import.meta.url)),
+        tfjs: fileURLToPath(new URL('tfjs.html', import.meta.url)),
+      },
+    },
   },
 });

@@ -7,8 +7,11 @@
 #  - a deliberately wrong call (scripts/consumer/wrong.ts) is reported by tsc in every one of those settings;
 #  - the consumer program runs on Dawn (on the adapter scripts/webgpu-adapter.mjs chooses) and matches a float64
 #    RAdam loop;
-#  - a Vite app importing the package builds, with the kernels' WGSL in its bundle.
-# Needs the npm registry (or a warm npm cache) for typescript, vite, webgpu and @webgpu/types.
+#  - a Vite app importing the package builds, with the kernels' WGSL in its bundle;
+#  - `webgpu-radam/tfjs` resolves and typechecks beside @tensorflow/tfjs (the devDependency's version; the
+#    README's TensorFlow.js block included), and a tfjs program (scripts/consumer/tfjs-consumer.ts) trains a
+#    layers model with its radam on tfjs's cpu backend in Node.
+# Needs the npm registry (or a warm npm cache) for typescript, vite, webgpu, @webgpu/types and tfjs.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 started=$SECONDS
@@ -26,7 +29,8 @@ fi
 
 app="$work/app"
 mkdir -p "$app"
-cp "$repo/scripts/consumer/consumer.ts" "$repo/scripts/consumer/wrong.ts" "$repo/scripts/consumer/readme-prelude.d.ts" "$app/"
+cp "$repo/scripts/consumer/consumer.ts" "$repo/scripts/consumer/wrong.ts" "$repo/scripts/consumer/readme-prelude.d.ts" \
+  "$repo/scripts/consumer/tfjs-consumer.ts" "$repo/scripts/consumer/readme-prelude-tfjs.d.ts" "$app/"
 cp -r "$repo/scripts/consumer/vite-app" "$app/vite-app"
 # Every ```ts block of the README as a module of its own (they reuse names such as `radam`).
 awk -v dir="$app" '
@@ -37,13 +41,16 @@ awk -v dir="$app" '
 blocks=$(find "$app" -maxdepth 1 -name 'readme-[0-9]*.ts' | wc -l)
 [ "$blocks" -gt 0 ] || { echo "consumer-smoke: no \`\`\`ts blocks found in README.md" >&2; exit 1; }
 
+# The tfjs the repository develops and tests against, so the packed optimizer meets the version it was tested with.
+tfjs_version="$(node -p "require('$repo/node_modules/@tensorflow/tfjs/package.json').version")"
+
 cd "$app"
 cat > package.json <<'EOF'
 { "name": "webgpu-radam-consumer", "private": true, "type": "module" }
 EOF
 npm install --silent --no-audit --no-fund --no-package-lock \
   "$work/$tarball" typescript@5 ts6@npm:typescript@6 ts-current@npm:typescript@latest vite@latest webgpu \
-  @webgpu/types @types/web
+  @webgpu/types @types/web "@tensorflow/tfjs@$tfjs_version" "@tensorflow/tfjs-backend-webgpu@$tfjs_version"
 echo "consumer-smoke: installed in $((SECONDS - started)) s (vite $(node -p "require('./node_modules/vite/package.json').version"))"
 
 # tsconfig for one setting: $1 = moduleResolution, $2 = skipLibCheck, $3 = files (JSON array), $4 = where the
@@ -73,7 +80,7 @@ for compiler in node_modules/typescript/bin/tsc node_modules/ts6/bin/tsc node_mo
   for resolution in bundler node16 nodenext; do
     for skip in false true; do
       what="TypeScript $version, moduleResolution $resolution, skipLibCheck $skip"
-      files=(readme-prelude.d.ts readme-[0-9]*.ts browser-app.ts consumer.ts)
+      files=(readme-prelude.d.ts readme-prelude-tfjs.d.ts readme-[0-9]*.ts browser-app.ts consumer.ts tfjs-consumer.ts)
       types=dom
       note=""
       if [ "${version%%.*}" -ge 6 ] && [ "$skip" = false ]; then
@@ -82,6 +89,12 @@ for compiler in node_modules/typescript/bin/tsc node_modules/ts6/bin/tsc node_mo
         types=web
         mapfile -t files < <(grep -L "from 'webgpu'" "${files[@]}")
         note=" with @types/web (files importing 'webgpu' left out)"
+      fi
+      if [ "$skip" = false ]; then
+        # tfjs 4.22's own declarations fail a library check on any TypeScript (tfjs-core's nested older
+        # @webgpu/types, an undeclared Long, tfjs-layers under strict): tfjs apps need skipLibCheck.
+        mapfile -t files < <(grep -L "@tensorflow/tfjs" "${files[@]}")
+        note="$note (tfjs files left out: tfjs needs skipLibCheck)"
       fi
       list=$(printf '"%s",' "${files[@]}")
       tsconfig "$resolution" "$skip" "[${list%,}]" "$types" > tsconfig.good.json
@@ -111,6 +124,11 @@ done
 tsconfig nodenext true '["consumer.ts"]' | sed 's/"noEmit": true/"outDir": "out"/' > tsconfig.emit.json
 node node_modules/typescript/bin/tsc -p tsconfig.emit.json
 node "$repo/scripts/webgpu-adapter.mjs" --run node out/consumer.js
+
+# The tfjs app, compiled the same way, on tfjs's cpu backend (the op path: Node has no tfjs webgpu backend).
+tsconfig nodenext true '["tfjs-consumer.ts"]' | sed 's/"noEmit": true/"outDir": "out"/' > tsconfig.emit.json
+node node_modules/typescript/bin/tsc -p tsconfig.emit.json
+node out/tfjs-consumer.js
 
 # A Vite app that imports the package by name, built for the browser.
 (cd vite-app && node ../node_modules/vite/bin/vite.js build --logLevel warn --outDir dist)

@@ -16,6 +16,9 @@ const COLORS: Record<string, string> = {
   multi: '#43a047',
   unfused: '#fb8c00',
   tfjs: '#e53935',
+  'tfjs-radam': '#3949ab',
+  'tfjs-fit-adam': '#ef9a9a',
+  'tfjs-fit-radam': '#9fa8da',
   js: '#8e24aa',
 };
 
@@ -25,7 +28,7 @@ const LABEL_WIDTH = 170;
 
 function label(record: BenchRecord): string {
   if (record.kind === 'multi') return `multi ×${record.tensors} (${record.dispatchesPerStep ?? '?'} disp.)`;
-  if (record.kind === 'tfjs') return `${record.workload} ×${record.tensors}`;
+  if (record.kind === 'tfjs' || record.kind === 'tfjs-radam') return `${record.workload} ×${record.tensors}`;
   return record.workload;
 }
 

@@ -139,6 +139,34 @@ describe('demo in headless Chromium', () => {
     (LRS.length * SECONDS_PER_LR + 60) * 1000,
   );
 
+  it('trains the MLP in TensorFlow.js with tf.train.adam and with webgpu-radam/tfjs, timing each step', async () => {
+    const tfjsPage = await browser.newPage();
+    const errors: string[] = [];
+    tfjsPage.on('pageerror', (error) => errors.push(String(error)));
+    try {
+      await tfjsPage.goto(`${url}tfjs.html`, { waitUntil: 'load', timeout: 30_000 });
+      await tfjsPage.waitForFunction(() => window.__tfjsDemo && window.__tfjsDemo.status !== 'loading', {
+        timeout: 60_000,
+      });
+      const runs = await tfjsPage.evaluate(() => window.__tfjsDemo!.train!(80));
+      for (const run of runs) {
+        console.log(
+          `[demo e2e] tfjs ${run.optimizer} (${run.path}): loss ${run.firstLoss.toFixed(4)} -> ` +
+            `${run.lastLoss.toFixed(4)}, ${run.medianMsPerStep.toFixed(2)} ms/step`,
+        );
+        expect(run.steps).toBe(80);
+        expect(run.lastLoss, `${run.optimizer}: the loss did not fall`).toBeLessThan(run.firstLoss * 0.95);
+        expect(run.medianMsPerStep).toBeGreaterThan(0);
+      }
+      expect(runs.map((run) => run.path)).toEqual(['webgpu', 'webgpu']);
+      const table = await tfjsPage.$$eval('#tfjs-results tbody tr', (rows) => rows.length);
+      expect(table).toBe(2);
+      expect(errors).toEqual([]);
+    } finally {
+      await tfjsPage.close();
+    }
+  }, 180_000);
+
   it('explains what is needed when the browser has no WebGPU', async () => {
     const bare = await browser.newPage();
     try {
