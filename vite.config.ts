@@ -34,6 +34,8 @@ export default defineConfig(({ mode }) => {
           test: {
             name: 'unit',
             include: ['test/unit/**/*.test.ts'],
+            // Pure CPU work; the random plans of plan.test.ts take seconds on a busy machine.
+            testTimeout: 60_000,
           },
         },
         {

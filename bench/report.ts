@@ -76,6 +76,8 @@ export interface BenchReport {
   mode: 'quick' | 'full';
   /** A full run written under its own name (`--label`), e.g. one on a GPU machine. */
   label?: string;
+  /** false when no browser was there to draw the chart. */
+  chart?: boolean;
   sizes: number[];
   durationS: number;
   /** How each workload was sampled: `rounds` passes over the list, `plan.samples` samples per pass. */
@@ -470,8 +472,16 @@ export function formatMarkdown(report: BenchReport, command: string): string {
       '',
     );
   }
-  // RESULTS.md sits in bench/, quick.md beside its chart in bench/results/.
-  lines.push(`![benchmark chart](${report.mode === 'quick' ? 'quick-chart.png' : 'results/chart.png'})`, '');
+  // RESULTS.md sits in bench/, quick.md beside its chart in bench/results/; a run without a browser has none.
+  if (report.chart !== false) {
+    const chart =
+      report.label !== undefined
+        ? `results/${report.label}-chart.png`
+        : report.mode === 'quick'
+          ? 'quick-chart.png'
+          : 'results/chart.png';
+    lines.push(`![benchmark chart](${chart})`, '');
+  }
   for (const runtime of report.runtimes) {
     lines.push(
       `## ${runtime.name}`,

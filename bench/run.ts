@@ -484,7 +484,7 @@ async function main(): Promise<number> {
     });
   } else {
     // A Node-only run on a machine without Chromium (a GPU server, say): the report without its chart.
-    report = assemble();
+    report = { ...assemble(), chart: false };
     console.warn(`bench: no browser at ${CHROMIUM}; the chart is not drawn`);
   }
 

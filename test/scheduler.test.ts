@@ -233,7 +233,9 @@ describe('GPU timestamps', () => {
     timed.queue.submit([copy.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     const [begin, end] = new BigUint64Array(staging.getMappedRange());
-    expect(end! > begin!).toBe(true);
+    // Both written, in order. Equal values are allowed: a pass this small can fit inside the GPU's timestamp
+    // period, which NVIDIA's Vulkan driver reports in whole ticks.
+    expect(begin! > 0n && end! >= begin!, `timestamps begin ${begin} end ${end}`).toBe(true);
     expect(optimizer.stepCount).toBe(1);
     timed.destroy();
   });
