@@ -1,18 +1,19 @@
-// The live optimizer: what step() records, the setters between steps, state dicts and readbacks, and its
-// lifetime. Everything it holds was built by create.ts's sequence and arrives in a few bundles (kernels, buffers,
-// call ring, training options); nothing here allocates GPU objects after construction except readbacks.
+// The live optimizer: what step() records, the setters between steps, and its lifetime; state dicts and
+// readbacks are handed to state-transfer.ts. Everything it holds was built by create.ts's sequence and arrives in
+// a few bundles (kernels, buffers, call ring, training options); nothing here allocates GPU objects after
+// construction.
 import type { CallRing } from './call-ring';
-import { GRAD_CONTROL, WORD_BYTES } from './contract';
 import { OptimizerConfigError, OptimizerStateError } from './errors';
 import { type Kernels, recordStep } from './kernels';
 import { flag, validateLearningRate } from './option-checks';
 import { type ParamGroupHandle, paramGroupHandles } from './param-group-handles';
-import { describeError, type GradStats, gradStatsFrom, type ReadRegion, readBackRegions } from './readback';
+import { describeError, type GradStats } from './readback';
 import { RecordingWatch } from './recording-watch';
 import type { StateBuffers } from './resources';
 import { checkedScheduleFactor } from './schedule-check';
-import { loadProblem, type OptimizerState, type StatePlacementOf } from './state';
-import { stateFromReadback, stateLocationOf, stateRegions, uploadState } from './state-gpu';
+import type { OptimizerState, StatePlacementOf } from './state';
+import { stateLocationOf } from './state-gpu';
+import { StateTransfer } from './state-transfer';
 import {
   checkStepArguments,
   checkTensorIndex,
@@ -96,8 +97,6 @@ export class FusedOptimizer {
   readonly #device: GPUDevice;
   readonly #groups: { hp: GroupHyperParameters }[];
   readonly #tensors: StatePlacementOf[];
-  /** Per tensor: whether its param group uses Lookahead. */
-  readonly #tensorLookahead: boolean[];
   readonly #kernels: Kernels;
   readonly #buffers: StateBuffers;
   readonly #ring: CallRing;
@@ -114,6 +113,7 @@ export class FusedOptimizer {
   #lost: GPUDeviceLostInfo | undefined;
   /** Error scopes around recordings: a recording WebGPU refuses is taken back (#onRecordingRefused). */
   readonly #watch: RecordingWatch;
+  readonly #transfer: StateTransfer;
 
   /** @internal Built by create.ts's sequence; use createRAdam / createAdam / createAdamW / createSGD. */
   constructor(parts: OptimizerParts) {
@@ -124,10 +124,6 @@ export class FusedOptimizer {
     this.#passDescriptor = { label: this.#passLabel };
     this.#groups = parts.groups;
     this.#tensors = parts.tensors;
-    this.#tensorLookahead = parts.tensors.map(() => false);
-    for (const group of parts.groups) {
-      for (const tensor of group.tensors) this.#tensorLookahead[tensor] = group.hp.lookaheadK > 0;
-    }
     this.#kernels = kernels;
     this.#buffers = buffers;
     this.#ring = ring;
@@ -148,6 +144,13 @@ export class FusedOptimizer {
     this.byteSize = buffers.owned.reduce((sum, buffer) => sum + buffer.size, 0);
     this.paramGroups = paramGroupHandles(parts.groups);
     this.#watch = new RecordingWatch(device, this.#onRecordingRefused);
+    this.#transfer = new StateTransfer({
+      ...parts,
+      paramGroups: this.paramGroups,
+      ledger: this.#ledger,
+      watch: this.#watch,
+      call: this.#call,
+    });
     this.deviceLost = device.lost.then((info) => {
       this.#lost = info;
       return info;
@@ -317,18 +320,8 @@ export class FusedOptimizer {
    * when the GPU had to reject steps (see ExecutionOptions.maxPendingSteps) or the device is lost meanwhile.
    */
   async readGradStats(): Promise<GradStats> {
-    const [controlBytes, counts] = await this.#readBack('readGradStats', [
-      { buffer: this.#buffers.control, size: GRAD_CONTROL.bytes },
-      { buffer: this.#buffers.stepCounts, size: Math.max(WORD_BYTES, this.tensorCount * WORD_BYTES) },
-    ]);
-    const view = new DataView(controlBytes!);
-    const completed = this.#ledger.settle(view, this.name, this.#ring, this.tensorCount);
-    return gradStatsFrom(
-      view,
-      this.#training.gradStats,
-      completed,
-      new Uint32Array(counts!, 0, this.tensorCount),
-    );
+    this.#assertUsable();
+    return this.#transfer.gradStats();
   }
 
   /**
@@ -338,35 +331,8 @@ export class FusedOptimizer {
    * readGradStats().
    */
   async stateDict(): Promise<OptimizerState> {
-    const readback = await this.#readBack('stateDict', stateRegions(this.#buffers, this.tensorCount));
-    const completed = this.#ledger.settle(
-      new DataView(readback[1]!),
-      this.name,
-      this.#ring,
-      this.tensorCount,
-    );
-    return stateFromReadback(
-      this.#buffers,
-      {
-        name: this.name,
-        completed,
-        paramGroups: this.paramGroups,
-        tensors: this.#tensors,
-        format: this.#training.stateFormat,
-      },
-      readback,
-    );
-  }
-
-  /** Copies `regions` in one submit, so they are one snapshot, and wraps any failure into a typed error. */
-  async #readBack(method: string, regions: readonly ReadRegion[]): Promise<ArrayBuffer[]> {
     this.#assertUsable();
-    this.#ledger.assertRunning();
-    const data = await readBackRegions(this.#device, regions, `${this.name}.${method}`);
-    // Every step recorded before this readback has had its recording checked by now.
-    await this.#watch.settled;
-    this.#ledger.assertRunning();
-    return data;
+    return this.#transfer.stateDict();
   }
 
   /**
@@ -379,35 +345,7 @@ export class FusedOptimizer {
    */
   loadStateDict(state: OptimizerState): void {
     this.#assertUsable();
-    const problem = loadProblem(state, {
-      name: this.name,
-      hasSecondMoment: this.#buffers.expAvgSqPages.length > 0,
-      amsgrad: this.#buffers.amsgrad,
-      lookahead: this.#tensorLookahead,
-      groups: this.paramGroups.map((group) => group.tensors),
-      tensors: this.#tensors,
-    });
-    if (problem !== undefined) {
-      throw new OptimizerStateError(`${this.name}.loadStateDict: ${problem}; nothing was changed`);
-    }
-    // A loaded state also ends a halt after rejected steps, and steps recorded before it (still in unsubmitted
-    // encoders) no longer run or count.
-    this.#call.generation = (this.#call.generation + 1) >>> 0;
-    const { generation } = this.#call;
-    uploadState(
-      this.#device.queue,
-      this.#buffers,
-      this.#tensors,
-      state,
-      generation,
-      this.#training.stateFormat,
-    );
-    this.#ledger.reset(state.header.step);
-    this.#watch.forgetPending();
-    const { header } = state;
-    header.paramGroups.forEach((group, g) => {
-      this.#groups[g]!.hp.lr = group.lr;
-    });
+    this.#transfer.load(state);
   }
 
   /**

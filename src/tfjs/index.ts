@@ -20,18 +20,18 @@ export type { Branch, StepInfo } from '../step-scalars';
 export {
   AdamOptimizer,
   AdamWOptimizer,
-  type Algorithm,
   adam,
   adamw,
-  type NamedTensor,
   RAdamOptimizer,
   radam,
   SGDOptimizer,
   sgd,
-  WebGPURadamTfjsOptimizer,
-} from './optimizer';
+} from './algorithms';
+export { WebGPURadamTfjsOptimizer } from './optimizer';
 export type { TfjsAdamOptions, TfjsRAdamOptions, TfjsSgdOptions } from './options';
+export type { NamedTensor } from './state-conversion';
 export type {
+  Algorithm,
   OptimizerStepper,
   StepperContext,
   StepperProvider,

@@ -1,55 +1,34 @@
+// The tfjs optimizers' shared base class: the live state of a tfjs optimizer — its variable slots, which stepper
+// runs them on the current backend, validation of each call — and nothing else. Translating state to and from
+// tfjs weights and the package's format lives in state-conversion.ts, the four concrete classes in algorithms.ts.
 import {
   engine,
   getBackend,
   type NamedTensorMap,
   Optimizer,
-  scalar,
-  serialization,
+  type serialization,
   Tensor,
-  tensor,
   tidy,
-  Variable,
+  type Variable,
   variable,
   zerosLike,
 } from '@tensorflow/tfjs-core';
 import { describeValue, OptimizerConfigError, OptimizerStateError } from '../errors';
-import { guardedRead, type RAdamPreset, validateLearningRate } from '../options';
-import {
-  type OptimizerState,
-  STATE_FORMAT,
-  STATE_FORMAT_VERSION,
-  type StateHeader,
-  type TensorStateHeader,
-} from '../state';
-import {
-  type AdaptiveHyperParameters,
-  type GroupHyperParameters,
-  newStepInfo,
-  type SgdHyperParameters,
-  type StepInfo,
-  stepFactors,
-} from '../step-scalars';
+import { guardedRead, validateLearningRate } from '../options';
+import type { OptimizerState } from '../state';
+import { type GroupHyperParameters, newStepInfo, type StepInfo, stepFactors } from '../step-scalars';
 import { opStepperProvider } from './op-stepper';
 import {
-  resolveFused,
-  resolveTfjsAdam,
-  resolveTfjsRAdam,
-  resolveTfjsSgd,
-  type TfjsAdamOptions,
-  type TfjsRAdamOptions,
-  type TfjsSgdOptions,
-} from './options';
-import type { OptimizerStepper, StepperProvider, StepRequest, VariableSlot } from './stepper';
+  type NamedTensor,
+  sameShape,
+  shapeText,
+  slotsFromState,
+  slotsFromWeights,
+  stateOf,
+  weightsOf,
+} from './state-conversion';
+import type { Algorithm, OptimizerStepper, StepperProvider, StepRequest, VariableSlot } from './stepper';
 import { webgpuStepperProvider } from './webgpu-stepper';
-
-/** A gradient (or state tensor) with the name of the variable it belongs to, as tfjs passes them. */
-export interface NamedTensor {
-  name: string;
-  tensor: Tensor;
-}
-
-/** The core optimizer whose semantics a class follows; also the `optimizer` field of its stateDict(). */
-export type Algorithm = 'RAdam' | 'Adam' | 'AdamW' | 'SGD';
 
 // Tried in order for the current tfjs backend; the op-based stepper supports every backend, so it comes last.
 const STEPPER_PROVIDERS: readonly StepperProvider[] = [webgpuStepperProvider, opStepperProvider];
@@ -58,16 +37,6 @@ function providerFor(backendName: string, fused: boolean): StepperProvider {
   if (!fused) return opStepperProvider;
   return STEPPER_PROVIDERS.find((provider) => provider.supports(backendName)) ?? opStepperProvider;
 }
-
-const sameShape = (a: readonly number[], b: readonly number[]) =>
-  a.length === b.length && a.every((size, i) => size === b[i]);
-const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
-const elementCount = (shape: readonly number[]) => shape.reduce((count, size) => count * size, 1);
-const isCount = (value: unknown): value is number =>
-  Number.isInteger(value) && (value as number) >= 0 && (value as number) < 2 ** 31;
-
-/** How getWeights()/setWeights() name each variable's entries: `${variableName}/m`, `/v`, `/step`. */
-type WeightKind = 'm' | 'v' | 'step';
 
 /**
  * The shared part of the four tfjs optimizers: per-variable state (created zero on a variable's first step,
@@ -185,17 +154,7 @@ export abstract class WebGPURadamTfjsOptimizer<
   override async getWeights(): Promise<NamedTensor[]> {
     this.#assertUsable('getWeights');
     this.#syncStepper();
-    const slots = [...this.#slots.values()];
-    const iterations = this.iterations;
-    const entries: NamedTensor[] = [{ name: 'iter', tensor: scalar(iterations, 'int32') }];
-    for (const slot of slots) entries.push({ name: `${slot.variableName}/m`, tensor: slot.m });
-    for (const slot of slots) if (slot.v) entries.push({ name: `${slot.variableName}/v`, tensor: slot.v });
-    for (const slot of slots) {
-      if (slot.step !== iterations) {
-        entries.push({ name: `${slot.variableName}/step`, tensor: scalar(slot.step, 'int32') });
-      }
-    }
-    return entries;
+    return weightsOf([...this.#slots.values()], this.iterations);
   }
 
   /**
@@ -209,67 +168,7 @@ export abstract class WebGPURadamTfjsOptimizer<
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     this.#assertUsable('setWeights');
-    // Annotated, not inferred: TypeScript narrows after a call only through a declared `never` type.
-    const fail: (why: string) => never = (why) => {
-      throw new OptimizerStateError(`${this.algorithm}.setWeights: ${why}; nothing was changed`);
-    };
-    if (!Array.isArray(weightValues) || weightValues.length === 0) {
-      fail(`expected [iterations, ...first moments, ...second moments], got ${describeValue(weightValues)}`);
-    }
-    const entries = weightValues.map((entry, i) => {
-      const name = (entry as NamedTensor | null)?.name;
-      const value = (entry as NamedTensor | null)?.tensor;
-      if (typeof name !== 'string') fail(`weightValues[${i}].name is ${describeValue(name)}, not a string`);
-      if (!(value instanceof Tensor) || value.isDisposed) {
-        fail(`weightValues[${i}] (${name}) is not a live tensor`);
-      }
-      return { name, tensor: value as Tensor };
-    });
-    const iterations = await this.#readCount(entries[0]!, 'weightValues[0] (the iteration count)', fail);
-    const hasSecondMoment = this.hyperParameters.kind !== 'sgd';
-    const byVariable = new Map<string, Partial<Record<WeightKind, Tensor>>>();
-    const steps = new Map<string, number>();
-    for (const [i, entry] of entries.entries()) {
-      if (i === 0) continue;
-      const cut = entry.name.lastIndexOf('/');
-      const variableName = entry.name.slice(0, Math.max(cut, 0));
-      let kind = entry.name.slice(cut + 1);
-      if (kind === 'momentum' && !hasSecondMoment) kind = 'm';
-      const kinds = hasSecondMoment ? ['m', 'v', 'step'] : ['m', 'step'];
-      if (cut <= 0 || !kinds.includes(kind)) {
-        fail(
-          `weightValues[${i}] is named ${describeValue(entry.name)}; ${this.algorithm} expects ` +
-            `${kinds.map((k) => `"<variable>/${k}"`).join(', ')}${hasSecondMoment ? '' : ' or "<variable>/momentum"'}`,
-        );
-      }
-      const parts = byVariable.get(variableName) ?? {};
-      if (parts[kind as WeightKind] !== undefined) fail(`${variableName} has two "${kind}" entries`);
-      parts[kind as WeightKind] = entry.tensor;
-      byVariable.set(variableName, parts);
-      if (kind === 'step') steps.set(variableName, await this.#readCount(entry, `weightValues[${i}]`, fail));
-    }
-    const checked: { name: string; m: Tensor; v: Tensor | undefined; step: number }[] = [];
-    for (const [name, parts] of byVariable) {
-      const { m, v } = parts;
-      if (!m) fail(`${name} has no first moment ("${name}/m")`);
-      if (hasSecondMoment && !v) fail(`${name} has no second moment ("${name}/v")`);
-      for (const moment of [m, v]) {
-        if (moment && moment.dtype !== 'float32')
-          fail(`${name}'s moments must be float32, not ${moment.dtype}`);
-      }
-      if (v && !sameShape(m.shape, v.shape)) {
-        fail(`${name}/m has shape ${shapeText(m.shape)} but ${name}/v has ${shapeText(v.shape)}`);
-      }
-      checked.push({ name, m, v, step: steps.get(name) ?? iterations });
-    }
-    const slots = checked.map((entry) => ({
-      variableName: entry.name,
-      shape: [...entry.m.shape],
-      step: entry.step,
-      // A variable shares its initial tensor's data until assigned, so the caller may dispose theirs.
-      m: variable(entry.m, false),
-      v: entry.v ? variable(entry.v, false) : undefined,
-    }));
+    const { slots, iterations } = await slotsFromWeights(this.algorithm, this.hyperParameters, weightValues);
     this.#replaceSlots(slots);
     for (const slot of slots) this.#unmatched.add(slot);
     this.iterations_ = iterations;
@@ -283,35 +182,7 @@ export abstract class WebGPURadamTfjsOptimizer<
   async stateDict(): Promise<OptimizerState> {
     this.#assertUsable('stateDict');
     this.#syncStepper();
-    const slots = [...this.#slots.values()];
-    // Every read starts now, before any later step could swap a variable's data.
-    const reads = slots.map((slot) => [slot.m.data(), slot.v?.data()] as const);
-    const total = slots.reduce((sum, slot) => sum + elementCount(slot.shape), 0);
-    const payload = new Float32Array(total * (this.hyperParameters.kind === 'sgd' ? 1 : 2));
-    let offset = 0;
-    const tensors: TensorStateHeader[] = [];
-    for (const [i, slot] of slots.entries()) {
-      const [m, v] = reads[i]!;
-      const length = elementCount(slot.shape);
-      const entry: TensorStateHeader = { name: slot.variableName, length, step: slot.step, exp_avg: offset };
-      payload.set(await m, offset);
-      offset += length;
-      if (v) {
-        entry.exp_avg_sq = offset;
-        payload.set(await v, offset);
-        offset += length;
-      }
-      tensors.push(entry);
-    }
-    const header: StateHeader = {
-      format: STATE_FORMAT,
-      version: STATE_FORMAT_VERSION,
-      optimizer: this.algorithm,
-      step: this.iterations,
-      paramGroups: [{ lr: this.hyperParameters.lr, params: slots.map((_, i) => i) }],
-      tensors,
-    };
-    return { header, payload };
+    return stateOf(this.algorithm, this.hyperParameters, [...this.#slots.values()], this.iterations);
   }
 
   /**
@@ -322,101 +193,9 @@ export abstract class WebGPURadamTfjsOptimizer<
    */
   loadStateDict(state: OptimizerState, variables?: readonly Variable[]): void {
     this.#assertUsable('loadStateDict');
-    const fail: (why: string) => never = (why) => {
-      throw new OptimizerStateError(`${this.algorithm}.loadStateDict: ${why}; nothing was changed`);
-    };
-    const header = state?.header;
-    const payload = state?.payload;
-    if (!header || typeof header !== 'object') fail('the state has no header');
-    if (!(payload instanceof Float32Array)) fail('the payload is not a Float32Array');
-    if (header.format !== STATE_FORMAT) {
-      fail(`format is ${describeValue(header.format)}, expected "${STATE_FORMAT}"`);
-    }
-    if (header.version !== STATE_FORMAT_VERSION) {
-      fail(`version ${describeValue(header.version)} is not supported (expected ${STATE_FORMAT_VERSION})`);
-    }
-    if (!isCount(header.step)) fail(`step ${describeValue(header.step)} is not an integer in [0, 2^31)`);
-    if (!Array.isArray(header.tensors)) fail('the header has no tensors array');
-    if (
-      variables !== undefined &&
-      (!Array.isArray(variables) || variables.length !== header.tensors.length)
-    ) {
-      fail(
-        `it holds ${header.tensors.length} tensors but ${describeValue(variables)} was given as variables`,
-      );
-    }
-    const lrs = Array.isArray(header.paramGroups) ? header.paramGroups.map((group) => group?.lr) : [];
-    if (lrs.length === 0) fail('the header has no paramGroups');
-    if (lrs.some((lr) => lr !== lrs[0])) {
-      fail(`its param groups have different learning rates (${lrs.join(', ')}); a tfjs optimizer has one`);
-    }
-    let lr = 0;
-    try {
-      lr = validateLearningRate(lrs[0], 'paramGroups[0].lr', this.hyperParameters);
-    } catch (error) {
-      fail((error as Error).message);
-    }
-    const hasSecondMoment = this.hyperParameters.kind !== 'sgd';
-    const seen = new Set<string>();
-    const slots = header.tensors.map((t, i) => {
-      const target = variables?.[i];
-      if (variables && (!(target instanceof Variable) || target.isDisposed)) {
-        fail(`variables[${i}] is not a live tfjs variable`);
-      }
-      if (typeof t !== 'object' || t === null) fail(`tensors[${i}] is ${describeValue(t)}`);
-      const name = target ? target.name : t.name;
-      if (typeof name !== 'string') fail(`tensors[${i}].name is ${describeValue(name)}`);
-      const shape = (target ?? engine().registeredVariables[name])?.shape;
-      if (!shape) {
-        fail(
-          `tensors[${i}] (${name}) names no registered tfjs variable; pass the variables as the second argument`,
-        );
-      }
-      if (seen.has(name)) fail(`two tensors belong to the variable ${name}`);
-      seen.add(name);
-      if (t.length !== elementCount(shape)) {
-        fail(
-          `tensors[${i}] has ${t.length} elements, the variable ${name} ${shapeText(shape)} has ${elementCount(shape)}`,
-        );
-      }
-      if (!isCount(t.step))
-        fail(`tensors[${i}].step ${describeValue(t.step)} is not an integer in [0, 2^31)`);
-      if (hasSecondMoment !== (t.exp_avg_sq !== undefined)) {
-        fail(
-          `tensors[${i}] ${hasSecondMoment ? 'lacks' : 'has'} exp_avg_sq, which ${this.algorithm} ${hasSecondMoment ? 'needs' : 'does not keep'}`,
-        );
-      }
-      for (const [key, start] of [
-        ['exp_avg', t.exp_avg],
-        ['exp_avg_sq', t.exp_avg_sq],
-      ] as const) {
-        if (start === undefined && key === 'exp_avg_sq') continue;
-        const end = (start as number) + t.length;
-        if (!Number.isInteger(start) || (start as number) < 0 || !(end <= payload.length)) {
-          fail(`tensors[${i}].${key} range [${start}, ${end}) is outside the payload of ${payload.length}`);
-        }
-      }
-      return {
-        name,
-        shape,
-        step: t.step,
-        expAvg: t.exp_avg,
-        expAvgSq: t.exp_avg_sq,
-        length: t.length,
-      };
-    });
-    const fromPayload = (start: number, length: number, shape: readonly number[]) =>
-      tidy(() => variable(tensor(payload.slice(start, start + length), [...shape], 'float32'), false));
-    this.#replaceSlots(
-      slots.map((s) => ({
-        variableName: s.name,
-        shape: s.shape,
-        step: s.step,
-        m: fromPayload(s.expAvg, s.length, s.shape),
-        v: s.expAvgSq === undefined ? undefined : fromPayload(s.expAvgSq, s.length, s.shape),
-      })),
-    );
-    this.iterations_ = header.step;
+    const { slots, iterations, lr } = slotsFromState(this.algorithm, this.hyperParameters, state, variables);
+    this.#replaceSlots(slots);
+    this.iterations_ = iterations;
     this.hyperParameters.lr = lr;
   }
 
@@ -587,14 +366,6 @@ export abstract class WebGPURadamTfjsOptimizer<
     this.#stepper?.stepper.syncState?.();
   }
 
-  async #readCount(entry: NamedTensor, what: string, fail: (why: string) => never): Promise<number> {
-    if (entry.tensor.size !== 1)
-      fail(`${what} has shape ${shapeText(entry.tensor.shape)}, expected a scalar`);
-    const value = (await entry.tensor.data())[0];
-    if (!isCount(value)) fail(`${what} is ${describeValue(value)}, expected an integer in [0, 2^31)`);
-    return value as number;
-  }
-
   #describe(t: number): void {
     const factors = stepFactors(this.hyperParameters, t);
     Object.assign(this.#info, {
@@ -607,130 +378,4 @@ export abstract class WebGPURadamTfjsOptimizer<
       rect: factors.rect,
     });
   }
-}
-
-/**
- * RAdam (Liu et al. 2019, arXiv 1908.03265) for TensorFlow.js: torch.optim.RAdam's semantics by default, the
- * original repository's, TensorFlow Addons' or optax's with `preset`. Per-variable step counts, host-side
- * float64 step factors: the same numbers as the package's WebGPU RAdam.
- *
- * ```ts
- * model.compile({ optimizer: radam({ learningRate: 1e-3 }), loss: 'meanSquaredError' });
- * ```
- */
-export class RAdamOptimizer extends WebGPURadamTfjsOptimizer<AdaptiveHyperParameters> {
-  static readonly className = 'WebGPURadam.RAdam';
-  readonly preset: RAdamPreset;
-
-  constructor(options: TfjsRAdamOptions = {}) {
-    const { hp, preset } = resolveTfjsRAdam(options);
-    super('RAdam', hp, resolveFused(options));
-    this.preset = preset;
-  }
-
-  /** Every option, resolved (the preset's choices written out), so fromConfig() rebuilds the same optimizer. */
-  override getConfig(): serialization.ConfigDict {
-    const hp = this.hyperParameters;
-    return {
-      preset: this.preset,
-      learningRate: hp.lr,
-      beta1: hp.beta1,
-      beta2: hp.beta2,
-      epsilon: hp.eps,
-      weightDecay: hp.weightDecay,
-      decoupledWeightDecay: hp.decoupledWeightDecay,
-      maximize: hp.maximize,
-      threshold: hp.threshold,
-      thresholdComparison: hp.thresholdComparison,
-      epsMode: hp.epsMode,
-      degeneratedToSgd: hp.degeneratedToSgd,
-      fused: this.fused,
-    };
-  }
-}
-
-function adamConfig(hp: AdaptiveHyperParameters, fused: boolean): serialization.ConfigDict {
-  return {
-    learningRate: hp.lr,
-    beta1: hp.beta1,
-    beta2: hp.beta2,
-    epsilon: hp.eps,
-    weightDecay: hp.weightDecay,
-    maximize: hp.maximize,
-    fused,
-  };
-}
-
-/** torch.optim.Adam for TensorFlow.js: L2 weight decay into the gradient, epsilon on the bias-corrected sqrt(v). */
-export class AdamOptimizer extends WebGPURadamTfjsOptimizer<AdaptiveHyperParameters> {
-  static readonly className = 'WebGPURadam.Adam';
-
-  constructor(options: TfjsAdamOptions = {}) {
-    super('Adam', resolveTfjsAdam(options, false), resolveFused(options));
-  }
-
-  override getConfig(): serialization.ConfigDict {
-    return adamConfig(this.hyperParameters, this.fused);
-  }
-}
-
-/** torch.optim.AdamW for TensorFlow.js: p *= 1 - lr*wd before the Adam update (default weightDecay 1e-2). */
-export class AdamWOptimizer extends WebGPURadamTfjsOptimizer<AdaptiveHyperParameters> {
-  static readonly className = 'WebGPURadam.AdamW';
-
-  constructor(options: TfjsAdamOptions = {}) {
-    super('AdamW', resolveTfjsAdam(options, true), resolveFused(options));
-  }
-
-  override getConfig(): serialization.ConfigDict {
-    return adamConfig(this.hyperParameters, this.fused);
-  }
-}
-
-/** torch.optim.SGD for TensorFlow.js: momentum, dampening, Nesterov, L2 weight decay, maximize. */
-export class SGDOptimizer extends WebGPURadamTfjsOptimizer<SgdHyperParameters> {
-  static readonly className = 'WebGPURadam.SGD';
-
-  constructor(options: TfjsSgdOptions = {}) {
-    super('SGD', resolveTfjsSgd(options), resolveFused(options));
-  }
-
-  override getConfig(): serialization.ConfigDict {
-    const hp = this.hyperParameters;
-    return {
-      learningRate: hp.lr,
-      momentum: hp.momentum,
-      dampening: hp.dampening,
-      nesterov: hp.nesterov,
-      weightDecay: hp.weightDecay,
-      maximize: hp.maximize,
-      fused: this.fused,
-    };
-  }
-}
-
-// Registered when this module loads, so that tf.loadLayersModel can rebuild a saved model's optimizer.
-serialization.registerClass(RAdamOptimizer);
-serialization.registerClass(AdamOptimizer);
-serialization.registerClass(AdamWOptimizer);
-serialization.registerClass(SGDOptimizer);
-
-/** A tfjs RAdam optimizer (torch semantics by default); see {@link TfjsRAdamOptions}. */
-export function radam(options?: TfjsRAdamOptions): RAdamOptimizer {
-  return new RAdamOptimizer(options);
-}
-
-/** A tfjs AdamW optimizer with torch.optim.AdamW's semantics. */
-export function adamw(options?: TfjsAdamOptions): AdamWOptimizer {
-  return new AdamWOptimizer(options);
-}
-
-/** A tfjs Adam optimizer with torch.optim.Adam's semantics (per-variable steps, L2 weight decay, maximize). */
-export function adam(options?: TfjsAdamOptions): AdamOptimizer {
-  return new AdamOptimizer(options);
-}
-
-/** A tfjs SGD optimizer with torch.optim.SGD's semantics (momentum, dampening, Nesterov). */
-export function sgd(options?: TfjsSgdOptions): SGDOptimizer {
-  return new SGDOptimizer(options);
 }

@@ -48,9 +48,12 @@ export interface OptimizerStepper {
   dispose(): void;
 }
 
+/** The core optimizer whose semantics a class follows; also the `optimizer` field of its stateDict(). */
+export type Algorithm = 'RAdam' | 'Adam' | 'AdamW' | 'SGD';
+
 /** What a stepper is created for. */
 export interface StepperContext {
-  algorithm: 'RAdam' | 'Adam' | 'AdamW' | 'SGD';
+  algorithm: Algorithm;
   /** The optimizer's resolved hyper-parameters; only `lr` changes after creation. */
   hp: GroupHyperParameters;
 }
