@@ -35,7 +35,7 @@ import {
   type SgdOptions,
 } from './options';
 import { type ParamsOrGroups, type ResolvedGroup, resolveGroups, splitTraining } from './param-groups';
-import { checkParams } from './params';
+import { type CheckedParam, checkParams } from './params';
 import { type PlanLimits, placeState, planUnits } from './plan';
 import { allocateResources, Creation } from './resources';
 import type { GroupHyperParameters } from './step-scalars';
@@ -43,6 +43,8 @@ import {
   checkExecutionOptions,
   type ExecutionOptions,
   maxStepTableLength,
+  type ResolvedExecution,
+  type ResolvedTraining,
   resolveExecution,
   resolveTraining,
   TRAINING_KEYS,
@@ -88,12 +90,45 @@ async function build<Options extends object>(
 /** The build sequence. Either returns a working optimizer or throws with everything it made given back. */
 async function assemble<Options extends object>(
   device: GPUDevice,
-  { name, hasSecondMoment, optionKeys, resolve }: Algorithm<Options>,
+  algorithm: Algorithm<Options>,
   paramsOrGroups: ParamsOrGroups<Options>,
   options: Options & TrainingOptions,
   execution: ExecutionOptions | undefined,
 ): Promise<FusedOptimizer> {
-  // 1. options
+  const creation = new Creation(device);
+  try {
+    const settings = resolveSettings(device, algorithm, paramsOrGroups, options, execution); // 1. options, 2. params
+    const layout = planLayout(settings); // 3. plan
+    const resources = allocateResources(creation, resourceInput(settings, layout)); // 4. resources
+    const kernels = await buildKernels(creation, kernelInput(settings, layout, resources)); // 5. kernels
+    return liveOptimizer(device, settings, layout, kernels, resources); // 6. the optimizer
+  } catch (error) {
+    creation.release();
+    throw creationError(error, algorithm.name, creation.stage);
+  }
+}
+
+/** Everything the caller asked for, checked and resolved; nothing on the GPU yet. */
+interface Settings {
+  name: string;
+  hasSecondMoment: boolean;
+  groups: ResolvedGroup[];
+  params: CheckedParam[];
+  run: ResolvedExecution;
+  training: ResolvedTraining;
+  amsgrad: boolean;
+  lookahead: boolean;
+  uniformAlignment: number;
+}
+
+/** Stages 1 and 2: options (known keys, groups, execution and training options) and the parameter specs. */
+function resolveSettings<Options extends object>(
+  device: GPUDevice,
+  { name, hasSecondMoment, optionKeys, resolve }: Algorithm<Options>,
+  paramsOrGroups: ParamsOrGroups<Options>,
+  options: Options & TrainingOptions,
+  execution: ExecutionOptions | undefined,
+): Settings {
   assertKnownKeys(options, [...optionKeys, ...TRAINING_KEYS], `${name} option`);
   const [trainingOptions, defaults] = splitTraining(options, optionKeys);
   const executionOptions = checkExecutionOptions(execution);
@@ -109,96 +144,116 @@ async function assemble<Options extends object>(
   checkStepTableLength(executionOptions.stepTableLength, groups, maxBindingSize);
   const amsgrad = checkAmsgrad(groups);
   const lookahead = groups.some((group) => group.hp.lookaheadK > 0);
-  const creation = new Creation(device);
-  try {
-    // 2. params
-    const params = checkParams(
-      groups.flatMap((group) => group.params),
-      groups.flatMap((group) => group.fields),
-    );
-    const callBytes = callWords(groups.length, params.length) * WORD_BYTES;
-    const controlSizes = { controlBytes: GRAD_CONTROL.bytes, scheduleEntryBytes: SCHEDULE_ENTRY.bytes };
-    const run = resolveExecution(executionOptions, limits, callBytes, controlSizes);
-    const training = resolveTraining(trainingOptions);
-    // AMSGrad's max and the slow weights share the moments' placement in f32 elements; 16-bit moments would need
-    // their own element size and offsets there.
-    configAssert(
-      training.stateFormat === 'f32' || !(amsgrad || lookahead),
-      'stateFormat',
-      () =>
-        `Invalid stateFormat: 'bf16' cannot be combined with ${amsgrad ? 'amsgrad' : 'lookahead'} yet ` +
-        "(expected 'f32' with amsgrad or lookahead)",
-    );
-    // 3. plan
-    const stateElementBytes =
-      training.stateFormat === 'bf16' ? BF16_STATE_ELEMENT_BYTES : STATE_ELEMENT_BYTES;
-    const base = { ...run.plan, stateElementBytes };
-    const plan = amsgrad && lookahead ? halvedForExtraState(base) : base;
-    const { placements, pageElements } = placeState(params, plan);
-    const units = planUnits(params, placements, plan);
-    const groupOf = groups.flatMap((group, index) => group.params.map(() => index));
-    // 4. resources
-    const label = `webgpu-radam ${name}`;
-    const { gradStats } = training;
-    const resources = allocateResources(creation, {
-      label,
-      hasSecondMoment,
-      amsgrad,
-      lookahead,
-      groups,
-      groupOf,
-      pageElements,
-      stateElementBytes: plan.stateElementBytes,
-      units,
-      execution: run,
-      gradStats,
-      uniformAlignment: limits.minUniformBufferOffsetAlignment,
-    });
-    // 5. kernels
-    const kernels = await buildKernels(creation, {
-      label,
-      hasSecondMoment,
-      amsgrad,
-      lookahead,
-      gradStats,
-      stateFormat: training.stateFormat,
-      roundStateToNearest: run.roundStateToNearest,
-      workgroupSize: run.workgroupSize,
-      groupCount: groups.length,
-      tensorCount: params.length,
-      units,
-      resources,
-      unitNames: (unit) =>
-        [...new Set(units[unit]!.segments.map((segment) => params[segment.tensor]!.name))]
-          .slice(0, 3)
-          .join(', '),
-    });
-    // 6. the optimizer
-    const ring = new CallRing(
-      run.ringSlots,
-      run.slotStride,
-      run.epochStride,
-      run.scheduleTableLength,
-      groups.length,
-      params.length,
-    );
-    return new FusedOptimizer({
-      device,
-      name,
-      groups: groups.map((group, index) => ({
-        hp: group.hp,
-        tensors: groupOf.flatMap((g, tensor) => (g === index ? [tensor] : [])),
-      })),
-      tensors: params.map((p, i) => ({ name: p.name, length: p.length, ...placements[i]! })),
-      kernels,
-      buffers: resources,
-      ring,
-      training,
-    });
-  } catch (error) {
-    creation.release();
-    throw creationError(error, name, creation.stage);
-  }
+  const params = checkParams(
+    groups.flatMap((group) => group.params),
+    groups.flatMap((group) => group.fields),
+  );
+  const callBytes = callWords(groups.length, params.length) * WORD_BYTES;
+  const controlSizes = { controlBytes: GRAD_CONTROL.bytes, scheduleEntryBytes: SCHEDULE_ENTRY.bytes };
+  const run = resolveExecution(executionOptions, limits, callBytes, controlSizes);
+  const training = resolveTraining(trainingOptions);
+  // AMSGrad's max and the slow weights share the moments' placement in f32 elements; 16-bit moments would need
+  // their own element size and offsets there.
+  configAssert(
+    training.stateFormat === 'f32' || !(amsgrad || lookahead),
+    'stateFormat',
+    () =>
+      `Invalid stateFormat: 'bf16' cannot be combined with ${amsgrad ? 'amsgrad' : 'lookahead'} yet ` +
+      "(expected 'f32' with amsgrad or lookahead)",
+  );
+  const uniformAlignment = limits.minUniformBufferOffsetAlignment;
+  return { name, hasSecondMoment, groups, params, run, training, amsgrad, lookahead, uniformAlignment };
+}
+
+/** Stage 3: where every tensor's state lives and which dispatches cover it (pure, plan.ts). */
+function planLayout(settings: Settings) {
+  const { run, training, amsgrad, lookahead, params, groups } = settings;
+  const stateElementBytes = training.stateFormat === 'bf16' ? BF16_STATE_ELEMENT_BYTES : STATE_ELEMENT_BYTES;
+  const base = { ...run.plan, stateElementBytes };
+  const plan = amsgrad && lookahead ? halvedForExtraState(base) : base;
+  const { placements, pageElements } = placeState(params, plan);
+  const units = planUnits(params, placements, plan);
+  const groupOf = groups.flatMap((group, index) => group.params.map(() => index));
+  return { plan, placements, pageElements, units, groupOf };
+}
+
+type Layout = ReturnType<typeof planLayout>;
+
+function resourceInput(settings: Settings, layout: Layout): Parameters<typeof allocateResources>[1] {
+  const { name, hasSecondMoment, amsgrad, lookahead, groups, run, training, uniformAlignment } = settings;
+  return {
+    label: `webgpu-radam ${name}`,
+    hasSecondMoment,
+    amsgrad,
+    lookahead,
+    groups,
+    groupOf: layout.groupOf,
+    pageElements: layout.pageElements,
+    stateElementBytes: layout.plan.stateElementBytes,
+    units: layout.units,
+    execution: run,
+    gradStats: training.gradStats,
+    uniformAlignment,
+  };
+}
+
+function kernelInput(
+  settings: Settings,
+  layout: Layout,
+  resources: ReturnType<typeof allocateResources>,
+): Parameters<typeof buildKernels>[1] {
+  const { name, hasSecondMoment, amsgrad, lookahead, training, run, groups, params } = settings;
+  const { units } = layout;
+  return {
+    label: `webgpu-radam ${name}`,
+    hasSecondMoment,
+    amsgrad,
+    lookahead,
+    gradStats: training.gradStats,
+    stateFormat: training.stateFormat,
+    roundStateToNearest: run.roundStateToNearest,
+    workgroupSize: run.workgroupSize,
+    groupCount: groups.length,
+    tensorCount: params.length,
+    units,
+    resources,
+    unitNames: (unit) =>
+      [...new Set(units[unit]!.segments.map((segment) => params[segment.tensor]!.name))]
+        .slice(0, 3)
+        .join(', '),
+  };
+}
+
+/** Stage 6: the live optimizer over what the earlier stages made. */
+function liveOptimizer(
+  device: GPUDevice,
+  settings: Settings,
+  layout: Layout,
+  kernels: Awaited<ReturnType<typeof buildKernels>>,
+  resources: ReturnType<typeof allocateResources>,
+): FusedOptimizer {
+  const { name, groups, params, run, training } = settings;
+  const ring = new CallRing(
+    run.ringSlots,
+    run.slotStride,
+    run.epochStride,
+    run.scheduleTableLength,
+    groups.length,
+    params.length,
+  );
+  return new FusedOptimizer({
+    device,
+    name,
+    groups: groups.map((group, index) => ({
+      hp: group.hp,
+      tensors: layout.groupOf.flatMap((g, tensor) => (g === index ? [tensor] : [])),
+    })),
+    tensors: params.map((p, i) => ({ name: p.name, length: p.length, ...layout.placements[i]! })),
+    kernels,
+    buffers: resources,
+    ring,
+    training,
+  });
 }
 
 /** The float64 step table holds stepTableLength rows per group in one storage binding. */
