@@ -12,7 +12,6 @@ import {
   PREPARED_SLOT_BYTES,
   SCHEDULE_ENTRY,
   STATE_ELEMENT_BYTES,
-  STEP_FACTORS,
   WORD_BYTES,
 } from './contract';
 import { assertDevice, deviceLostError, watchDeviceLoss } from './device';
@@ -34,15 +33,21 @@ import {
   SGD_KEYS,
   type SgdOptions,
 } from './options';
-import { type ParamsOrGroups, type ResolvedGroup, resolveGroups, splitTraining } from './param-groups';
+import {
+  checkAmsgrad,
+  checkStepTableLength,
+  type ParamsOrGroups,
+  type ResolvedGroup,
+  resolveGroups,
+  splitTraining,
+} from './param-groups';
 import { type CheckedParam, checkParams } from './params';
-import { type PlanLimits, placeState, planUnits } from './plan';
+import { halvedForExtraState, placeState, planUnits } from './plan';
 import { allocateResources, Creation } from './resources';
 import type { GroupHyperParameters } from './step-scalars';
 import {
   checkExecutionOptions,
   type ExecutionOptions,
-  maxStepTableLength,
   type ResolvedExecution,
   type ResolvedTraining,
   resolveExecution,
@@ -254,49 +259,6 @@ function liveOptimizer(
     ring,
     training,
   });
-}
-
-/** The float64 step table holds stepTableLength rows per group in one storage binding. */
-function checkStepTableLength(
-  tableLength: number | undefined,
-  groups: readonly ResolvedGroup[],
-  maxBindingSize: number,
-): void {
-  const maxTableLength = maxStepTableLength(maxBindingSize, groups.length, STEP_FACTORS.bytes);
-  configAssert(
-    tableLength === undefined || !(tableLength > maxTableLength),
-    'stepTableLength',
-    () =>
-      `Invalid stepTableLength: ${tableLength} (with ${groups.length} param groups, at most ${maxTableLength} ` +
-      'rows fit in one storage binding on this device)',
-  );
-}
-
-/**
- * With AMSGrad and Lookahead both on, one binding holds a page's max and (after it) its slow weights, so pages and
- * state windows may only take half a binding.
- */
-function halvedForExtraState(plan: PlanLimits): PlanLimits {
-  const half = (bytes: number) => Math.floor(bytes / 2 / plan.storageAlignment) * plan.storageAlignment;
-  return { ...plan, maxBindingBytes: half(plan.maxBindingBytes), maxPageBytes: half(plan.maxPageBytes) };
-}
-
-/**
- * AMSGrad is a pipeline variant (with it off, the kernel binds no max_exp_avg_sq and moves no extra bytes), so
- * every param group must agree on it.
- */
-function checkAmsgrad(groups: readonly ResolvedGroup[]): boolean {
-  const amsgrad = (group: ResolvedGroup) => group.hp.kind !== 'sgd' && group.hp.amsgrad;
-  const first = groups[0] !== undefined && amsgrad(groups[0]);
-  const other = groups.findIndex((group) => amsgrad(group) !== first);
-  configAssert(
-    other < 0,
-    `paramGroups[${other}].amsgrad`,
-    () =>
-      `Invalid paramGroups[${other}].amsgrad: ${!first} (expected ${first}, as in paramGroups[0]: amsgrad is ` +
-      'the same in every param group)',
-  );
-  return first;
 }
 
 /** A typed error for anything the build threw: platform errors name the stage they interrupted. */

@@ -1,11 +1,11 @@
 // Stage 2 of the build (see create.ts): the caller's params or param groups, each group's hyper-parameters
 // resolved over the optimizer's defaults, with every key read once and every value checked. Pure: no GPU calls.
-import { PREPARED_SLOT_BYTES } from './contract';
+import { PREPARED_SLOT_BYTES, STEP_FACTORS } from './contract';
 import { configAssert, describeValue, OptimizerConfigError } from './errors';
 import { assertKnownKeys, guardedRead, snapshotKeys } from './options';
 import type { ParamSpec } from './params';
 import type { GroupHyperParameters } from './step-scalars';
-import { TRAINING_KEYS, type TrainingOptions } from './training-options';
+import { maxStepTableLength, TRAINING_KEYS, type TrainingOptions } from './training-options';
 
 /** One param group after validation: its resolved hyper-parameters and the tensors (global indices) it holds. */
 export interface ResolvedGroup {
@@ -126,4 +126,38 @@ export function resolveGroups<Options extends object>(
     }
     return { hp, params, fields: params.map((_, i) => `${where}.params[${i}]`) };
   });
+}
+
+/** The float64 step table holds stepTableLength rows per group in one storage binding. */
+export function checkStepTableLength(
+  tableLength: number | undefined,
+  groups: readonly ResolvedGroup[],
+  maxBindingSize: number,
+): void {
+  const maxTableLength = maxStepTableLength(maxBindingSize, groups.length, STEP_FACTORS.bytes);
+  configAssert(
+    tableLength === undefined || !(tableLength > maxTableLength),
+    'stepTableLength',
+    () =>
+      `Invalid stepTableLength: ${tableLength} (with ${groups.length} param groups, at most ${maxTableLength} ` +
+      'rows fit in one storage binding on this device)',
+  );
+}
+
+/**
+ * AMSGrad is a pipeline variant (with it off, the kernel binds no max_exp_avg_sq and moves no extra bytes), so
+ * every param group must agree on it.
+ */
+export function checkAmsgrad(groups: readonly ResolvedGroup[]): boolean {
+  const amsgrad = (group: ResolvedGroup) => group.hp.kind !== 'sgd' && group.hp.amsgrad;
+  const first = groups[0] !== undefined && amsgrad(groups[0]);
+  const other = groups.findIndex((group) => amsgrad(group) !== first);
+  configAssert(
+    other < 0,
+    `paramGroups[${other}].amsgrad`,
+    () =>
+      `Invalid paramGroups[${other}].amsgrad: ${!first} (expected ${first}, as in paramGroups[0]: amsgrad is ` +
+      'the same in every param group)',
+  );
+  return first;
 }

@@ -300,3 +300,12 @@ function unitOf(
     tiles,
   };
 }
+
+/**
+ * With AMSGrad and Lookahead both on, one binding holds a page's max and (after it) its slow weights, so pages and
+ * state windows may only take half a binding.
+ */
+export function halvedForExtraState(plan: PlanLimits): PlanLimits {
+  const half = (bytes: number) => Math.floor(bytes / 2 / plan.storageAlignment) * plan.storageAlignment;
+  return { ...plan, maxBindingBytes: half(plan.maxBindingBytes), maxPageBytes: half(plan.maxPageBytes) };
+}
