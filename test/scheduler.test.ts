@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRAdam, type ExecutionOptions, type FusedOptimizer, type RAdamOptions } from '../src/index';
 import { mulberry32, readF32, uploadF32 } from './helpers/buffers';
+import { countGpuObjectsCreated } from './helpers/device-spy';
 import { requestTestDevice } from './helpers/webgpu-node';
 import { newState, radamReferenceStep, TORCH_RADAM } from './reference/optimizers';
 
@@ -173,37 +174,14 @@ describe('step() allocates nothing on the GPU', () => {
       { param, grad, length: 150 },
       { param, grad, length: 150, paramOffset: 600, gradOffset: 600 },
     ]);
-    const counts = new Map<string, number>();
-    const methods = [
-      'createBuffer',
-      'createBindGroup',
-      'createBindGroupLayout',
-      'createPipelineLayout',
-      'createComputePipeline',
-      'createComputePipelineAsync',
-      'createShaderModule',
-      'createQuerySet',
-      'createTexture',
-    ] as const;
-    const originals = methods.map((name) => [name, device[name]] as const);
-    for (const name of methods) {
-      const original = device[name] as (...args: unknown[]) => unknown;
-      (device as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
-        counts.set(name, (counts.get(name) ?? 0) + 1);
-        return original.apply(device, args);
-      };
-    }
-    try {
+    const created = countGpuObjectsCreated(device, () => {
       for (let t = 0; t < 100; t++) {
         const encoder = device.createCommandEncoder();
         optimizer.step(encoder);
         device.queue.submit([encoder.finish()]);
       }
-    } finally {
-      for (const [name, original] of originals)
-        (device as unknown as Record<string, unknown>)[name] = original;
-    }
-    expect(Object.fromEntries(counts)).toEqual({});
+    });
+    expect(created).toEqual({});
     expect(optimizer.stepCount).toBe(100);
     optimizer.destroy();
   });
