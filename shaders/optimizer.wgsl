@@ -315,8 +315,8 @@ fn step(
   @builtin(local_invocation_index) localIndex: u32,
   @builtin(num_workgroups) numWorkgroups: vec3<u32>,
 ) {
-  // A tile lies inside one tensor (src/plan.ts), so each invocation pays one tile and one scalar lookup for up to
-  // TILE_ELEMENTS_PER_INVOCATION elements, its tile's lanes reading consecutive elements side by side.
+  // A tile lies inside one tensor (src/plan.ts), so each invocation pays one tile and one scalar lookup for all
+  // its elements, its tile's TILE_LANES lanes reading consecutive elements side by side (TileShape in contract.ts).
   let invocation = flatInvocationIndex(workgroupId, localIndex, numWorkgroups);
   let tileIndex = invocation / TILE_LANES;
   if (tileIndex >= arrayLength(&tiles)) { return; }

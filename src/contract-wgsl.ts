@@ -11,8 +11,6 @@ import {
   STEP_SCALARS,
   STRUCT_ALIGNMENT,
   type StructLayout,
-  TILE_ELEMENTS_PER_INVOCATION,
-  TILE_LANES,
   wgslConstantName,
 } from './contract';
 
@@ -51,7 +49,7 @@ function preparedSlotWgsl(): string {
 export const OPTIMIZER_PRELUDE = [
   '// ---- generated from src/contract.ts: edit the declarations there ----\n',
   ...[BRANCH, KIND, FLAG, CALL].map(codesWgsl),
-  `// Tiled kernels: invocations per tile, and Elements per invocation at most.\nconst TILE_LANES: u32 = ${TILE_LANES}u;\nconst TILE_ELEMENTS_PER_INVOCATION: u32 = ${TILE_ELEMENTS_PER_INVOCATION}u;\n`,
+  "// Tiled kernels: invocations per tile, the `lanes` of the optimizer's TileShape (TILE_SHAPES in contract.ts).\noverride TILE_LANES: u32;\n",
   '// Per-call data: flat u32 words, laid out as the CALL_* offsets say.\nstruct CallData { words: array<u32> }\n',
   ...OPTIMIZER_STRUCTS.map(structWgsl),
   preparedSlotWgsl(),

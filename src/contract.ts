@@ -311,20 +311,30 @@ export const TILE = struct(
 );
 
 /**
- * Invocations that serve one tile of the tiled kernels (`step`, `reduceGrads`), side by side; a workgroup serves
- * WORKGROUP_SIZE / TILE_LANES tiles. Small, so that a tensor much shorter than a workgroup idles few invocations
- * (an idle invocation costs nearly as much as a busy one on CPU adapters, which run 4 invocations as one SIMD row).
+ * How the tiled kernels (`step`, `reduceGrads`) lay invocations over a tile: `lanes` invocations serve one tile side
+ * by side, each up to `elementsPerInvocation` Elements, so a tile holds at most their product. The two shapes
+ * answer opposite costs (measured in bench/RESULTS*.md):
+ * - `narrow` suits CPU adapters (SwiftShader, llvmpipe), which run 4 invocations as one SIMD row and pay each
+ *   row's tile and scalar lookups and its idle lanes in full: one row per tile, looping over 32 Elements.
+ * - `wide` suits GPUs, where a warp's loads must be adjacent to coalesce: 64 neighbouring invocations read 64
+ *   neighbouring Elements, and a tile is short enough that each invocation keeps few loads in flight.
  */
-export const TILE_LANES = 4;
-/**
- * Elements each invocation of a tiled kernel serves, at most: the tile and scalar lookups are paid once per
- * invocation, so they cost an eighth of what one-element invocations pay.
- */
-export const TILE_ELEMENTS_PER_INVOCATION = 8;
+export const TILE_SHAPES: Readonly<Record<TileShape, { lanes: number; elementsPerInvocation: number }>> = {
+  narrow: { lanes: 4, elementsPerInvocation: 32 },
+  wide: { lanes: 64, elementsPerInvocation: 4 },
+};
+
+/** How the batched kernel lays invocations over a tile (see ExecutionOptions.tileShape). */
+export type TileShape = 'narrow' | 'wide';
+
+/** Elements of the longest tile of a shape. */
+export function tileElements(shape: TileShape): number {
+  return TILE_SHAPES[shape].lanes * TILE_SHAPES[shape].elementsPerInvocation;
+}
 
 /** Workgroups of a tiled dispatch over `tiles` tiles. */
-export function tileWorkgroups(tiles: number, workgroupSize: number): number {
-  return Math.ceil((tiles * TILE_LANES) / workgroupSize);
+export function tileWorkgroups(tiles: number, workgroupSize: number, shape: TileShape): number {
+  return Math.ceil((tiles * TILE_SHAPES[shape].lanes) / workgroupSize);
 }
 
 /** The structs of the optimizer family, in the order the prelude declares them. */

@@ -4,6 +4,7 @@
 // Every stage before resources only checks and computes, so bad input throws with nothing to undo; from resources
 // on, a Creation records what was made, and any failure gives it all back. Plus the public create* functions.
 
+import { deviceAdapterClass } from './adapter-class';
 import { CallRing } from './call-ring';
 import {
   BF16_STATE_ELEMENT_BYTES,
@@ -155,7 +156,8 @@ function resolveSettings<Options extends object>(
   );
   const callBytes = callWords(groups.length, params.length) * WORD_BYTES;
   const controlSizes = { controlBytes: GRAD_CONTROL.bytes, scheduleEntryBytes: SCHEDULE_ENTRY.bytes };
-  const run = resolveExecution(executionOptions, limits, callBytes, controlSizes);
+  const adapter = deviceAdapterClass(device);
+  const run = resolveExecution(executionOptions, { limits, adapter }, callBytes, controlSizes);
   const training = resolveTraining(trainingOptions);
   // AMSGrad's max and the slow weights share the moments' placement in f32 elements; 16-bit moments would need
   // their own element size and offsets there.
@@ -218,6 +220,7 @@ function kernelInput(
     stateFormat: training.stateFormat,
     roundStateToNearest: run.roundStateToNearest,
     workgroupSize: run.workgroupSize,
+    tileShape: run.tileShape,
     groupCount: groups.length,
     tensorCount: params.length,
     units,

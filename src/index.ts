@@ -74,4 +74,5 @@ export type {
   SgdHyperParameters,
   StepInfo,
 } from './step-scalars';
+export type { TileShape } from './contract';
 export type { StateFormat } from './training-options';

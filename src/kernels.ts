@@ -9,6 +9,8 @@ import {
   PREPARED_SLOT_BYTES,
   SEGMENT,
   STEP_SCALARS,
+  TILE_SHAPES,
+  type TileShape,
   tileWorkgroups,
   WORD_BYTES,
 } from './contract';
@@ -24,7 +26,7 @@ import type { StateFormat } from './training-options';
 /** One dispatch group of a step: a unit's bind groups and workgroup counts. */
 export interface Unit {
   width: ElementWidth;
-  /** Workgroups of the tiled entry points (TILE_LANES invocations per tile). */
+  /** Workgroups of the tiled entry points (TILE_LANES invocations per tile, see TileShape). */
   workgroups: [number, number];
   /** `stepSegment` for a unit of one segment (uniform offsets and scalars), else the tiled `step`. */
   stepPipeline: GPUComputePipeline;
@@ -73,6 +75,7 @@ export interface KernelInputs {
   stateFormat: StateFormat;
   roundStateToNearest: boolean;
   workgroupSize: number;
+  tileShape: TileShape;
   groupCount: number;
   tensorCount: number;
   units: readonly PlannedUnit[];
@@ -90,8 +93,10 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
   const { device } = creation;
   const { label, resources: r, units: planned, workgroupSize, gradStats } = input;
   creation.stage = 'compiling its pipelines';
+  const tileLanes = TILE_SHAPES[input.tileShape].lanes;
   const constants = {
     WORKGROUP_SIZE: workgroupSize,
+    TILE_LANES: tileLanes,
     HAS_SECOND_MOMENT: input.hasSecondMoment ? 1 : 0,
     GRAD_STATS: gradStats ? 1 : 0,
     AMSGRAD: input.amsgrad ? 1 : 0,
@@ -99,7 +104,7 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
     STATE_ROUNDING_NEAREST: input.roundStateToNearest ? 1 : 0,
   };
   const keySuffix =
-    `wg=${workgroupSize}|m2=${input.hasSecondMoment}|stats=${gradStats}` +
+    `wg=${workgroupSize}|lanes=${tileLanes}|m2=${input.hasSecondMoment}|stats=${gradStats}` +
     `|ams=${input.amsgrad}|la=${input.lookahead}|state=${input.stateFormat}|nearest=${input.roundStateToNearest}`;
   const compiled = new Map<string, GPUComputePipeline>();
   const pipeline = async (entry: OptimizerEntryPoint, width: ElementWidth) => {
@@ -111,7 +116,7 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
       entryPoint: entry,
       layout: layoutOf(device, entry),
       // Only the step module declares the feature overrides.
-      constants: statsModule ? { WORKGROUP_SIZE: workgroupSize } : constants,
+      constants: statsModule ? { WORKGROUP_SIZE: workgroupSize, TILE_LANES: tileLanes } : constants,
     });
     compiled.set(`${entry}|${width}`, made);
     return made;
@@ -180,7 +185,7 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
   const maxPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
   const bindUnit = (unit: PlannedUnit, index: number, param: GPUBuffer, grad: GPUBuffer): UnitBindGroups => {
     const tiles = runBinding(r.tiles, r.tileRuns, index, unit.tiles.length);
-    const tiledWorkgroups = tileWorkgroups(unit.tiles.length, workgroupSize);
+    const tiledWorkgroups = tileWorkgroups(unit.tiles.length, workgroupSize, input.tileShape);
     const segments = runBinding(r.segments, r.segmentRuns, index, unit.segments.length);
     const stateWindow = (page: GPUBuffer) => ({ buffer: page, ...unit.stateWindow });
     const stateOrPlaceholder = (placeholder: GPUBuffer | undefined, pages: readonly GPUBuffer[]) =>
@@ -229,7 +234,10 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
   };
   const units: Unit[] = planned.map((unit, index) => {
     const onlySegment = single(unit) ? unit.segments[0]! : undefined;
-    const workgroups = foldWorkgroups(tileWorkgroups(unit.tiles.length, workgroupSize), maxPerDimension);
+    const workgroups = foldWorkgroups(
+      tileWorkgroups(unit.tiles.length, workgroupSize, input.tileShape),
+      maxPerDimension,
+    );
     const created = bindUnit(unit, index, unit.param, unit.grad);
     return {
       width: unit.width,

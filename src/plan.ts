@@ -10,7 +10,7 @@
 //            alone, "solo", dispatched as stepSegment).
 //   window   a unit's binding range of each buffer, starting on the storage offset alignment.
 //   segment  a piece as placed in its unit's index space (struct Segment), offsets relative to the windows.
-//   tile     a short run of one segment, served by TILE_LANES invocations (struct Tile); a workgroup serves several.
+//   tile     a short run of one segment, served by a few invocations side by side (struct Tile, TileShape).
 //   slot     not a planning term: one recorded step's entry in the call ring (call-ring.ts), or one tensor's
 //            256-byte PreparedSlot of step scalars.
 import type { ElementWidth } from './shaders';
@@ -80,7 +80,7 @@ export interface PlanLimits {
   /** Bytes of one stored moment: 4 (f32) or 2 (bf16). */
   stateElementBytes: number;
   workgroupSize: number;
-  /** Longest tile, in Elements (see TILE_LANES in contract.ts). */
+  /** Longest tile, in Elements (see TILE_SHAPES in contract.ts). */
   tileElements: number;
   vectorize: boolean;
   /** Pieces at least this long (f32 elements) may get a dispatch of their own… */

@@ -272,7 +272,7 @@ export function allocateResources(creation: Creation, input: ResourceInputs): Re
     storageAlignment,
   );
   const partialRuns = layoutRuns(
-    units.map((unit) => tileWorkgroups(unit.tiles.length, execution.workgroupSize)),
+    units.map((unit) => tileWorkgroups(unit.tiles.length, execution.workgroupSize, execution.tileShape)),
     WORD_BYTES,
     storageAlignment,
   );

@@ -3,9 +3,10 @@
 // binding sizes, batching). Both are resolved here against the device's limits, before anything is allocated, so
 // a bad value throws with nothing to undo. Pure: reads `device.limits` values passed in, makes no GPU calls.
 
-import { STATE_ELEMENT_BYTES, TILE_ELEMENTS_PER_INVOCATION, TILE_LANES } from './contract';
+import type { AdapterClass } from './adapter-class';
+import { STATE_ELEMENT_BYTES, TILE_SHAPES, type TileShape, tileElements } from './contract';
 import { configAssert, describeValue } from './errors';
-import { flag, validateGradScale, validateMaxGradNorm } from './option-checks';
+import { flag, oneOf, validateGradScale, validateMaxGradNorm } from './option-checks';
 import { assertKnownKeys, snapshotKeys } from './option-keys';
 import { computed, defaultOf, type OptionTable, optionNames, resolveTable } from './option-table';
 import type { PlanLimits } from './plan';
@@ -71,8 +72,16 @@ export interface ExecutionOptions {
   /** Use vec4 loads where offsets and lengths allow. @defaultValue true */
   vectorize?: boolean | undefined;
   /**
+   * How the batched kernel spreads invocations over a tile: 'narrow' (4 invocations × 32 elements: fewest
+   * lookups, for CPU adapters) or 'wide' (64 × 4: coalesced loads, for GPUs).
+   * @defaultValue 'narrow' on a CPU adapter (SwiftShader, llvmpipe, WARP or a fallback adapter, from
+   * device.adapterInfo), 'wide' otherwise
+   */
+  tileShape?: TileShape | undefined;
+  /**
    * Tensors at least this long (f32 elements) get a dispatch of their own, up to soloDispatches of them;
-   * the rest are batched. @defaultValue 65536
+   * the rest are batched. @defaultValue 65536 on a CPU adapter, 1048576 otherwise (a GPU runs a batch of
+   * mid-sized tensors faster than as many dispatches too small to fill it)
    */
   soloElements?: number | undefined;
   /** @defaultValue 16 */
@@ -92,6 +101,9 @@ const RING_BYTES_BUDGET = 4 * 2 ** 20;
 // before a step finds no schedule factor and is rejected.
 const SCHEDULE_SLACK = 4096;
 const STEP_TABLE_DEFAULT = 4096;
+const SOLO_ELEMENTS_CPU = 65_536;
+const SOLO_ELEMENTS_GPU = 1 << 20;
+const TILE_SHAPE_NAMES = Object.keys(TILE_SHAPES) as TileShape[];
 
 const constantOne: LrSchedule = () => 1;
 
@@ -145,6 +157,7 @@ export const TRAINING_KEYS = optionNames(TRAINING_OPTIONS);
 /** What the device-dependent execution defaults are computed from. */
 export interface ExecutionContext {
   limits: GPUSupportedLimits;
+  adapter: AdapterClass;
   slotStride: number;
   maxRingSlots: number;
   maxScheduleEntries: number;
@@ -208,8 +221,17 @@ export const EXECUTION_OPTIONS: OptionTable<ExecutionOptions, ExecutionContext> 
     doc: "Entries of the GPU's schedule-factor table: how far the host's step count may run ahead.",
   },
   vectorize: { default: true, check: flag, doc: 'Use vec4 loads where offsets and lengths allow.' },
+  tileShape: {
+    default: computed("'narrow' on a CPU adapter, 'wide' on a GPU", (c) =>
+      c.adapter === 'cpu' ? 'narrow' : 'wide',
+    ),
+    check: (value, field) => oneOf(value, TILE_SHAPE_NAMES, field),
+    doc: "The batched kernel's tiles: 'narrow' (4 invocations × 32 elements) or 'wide' (64 × 4).",
+  },
   soloElements: {
-    default: 65_536,
+    default: computed('65536 on a CPU adapter, 1048576 on a GPU', (c) =>
+      c.adapter === 'cpu' ? SOLO_ELEMENTS_CPU : SOLO_ELEMENTS_GPU,
+    ),
     check: count,
     doc: 'Tensors at least this long get a dispatch of their own (up to soloDispatches).',
   },
@@ -252,6 +274,7 @@ export interface ResolvedTraining {
 /** The execution options resolved against the device: sizes of the ring and the tables, and the plan's limits. */
 export interface ResolvedExecution {
   workgroupSize: number;
+  tileShape: TileShape;
   ringSlots: number;
   /** Bytes between call slots (one slot's words, rounded up to the storage offset alignment). */
   slotStride: number;
@@ -271,13 +294,15 @@ export interface ControlSizes {
 
 export function resolveExecution(
   execution: ExecutionOptions,
-  limits: GPUSupportedLimits,
+  device: { limits: GPUSupportedLimits; adapter: AdapterClass },
   callBytes: number,
   control: ControlSizes,
 ): ResolvedExecution {
   const rows = EXECUTION_OPTIONS;
+  const { limits, adapter } = device;
   const context: ExecutionContext = {
     limits,
+    adapter,
     slotStride: 0,
     maxRingSlots: 0,
     maxScheduleEntries: 0,
@@ -335,8 +360,10 @@ export function resolveExecution(
     'stepTableLength',
     () => `Invalid stepTableLength: ${stepTableLength} (expected an integer >= 0)`,
   );
+  const tileShape = execution.tileShape ?? defaultOf(rows.tileShape, context);
   return {
     workgroupSize,
+    tileShape,
     ringSlots,
     slotStride,
     epochStride: limits.minUniformBufferOffsetAlignment,
@@ -349,7 +376,7 @@ export function resolveExecution(
       maxPageBytes: Math.min(limits.maxBufferSize, maxBindingBytes),
       stateElementBytes: STATE_ELEMENT_BYTES,
       workgroupSize,
-      tileElements: TILE_LANES * TILE_ELEMENTS_PER_INVOCATION,
+      tileElements: tileElements(tileShape),
       vectorize: execution.vectorize ?? defaultOf(rows.vectorize, context),
       soloElements: execution.soloElements ?? defaultOf(rows.soloElements, context),
       soloDispatches: execution.soloDispatches ?? defaultOf(rows.soloDispatches, context),

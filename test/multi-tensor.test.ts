@@ -12,7 +12,8 @@ afterAll(() => device.destroy());
 
 describe('multi-tensor step', () => {
   it.each([
-    ['all batched', {}],
+    ['all batched, narrow tiles (CPU adapters)', { tileShape: 'narrow' }],
+    ['all batched, wide tiles (GPUs)', { tileShape: 'wide' }],
     ['the 16 largest in dispatches of their own', { soloElements: 600, soloDispatches: 16 }],
   ] as const)(
     '300 packed tensors of random odd sizes equal 300 single-tensor optimizers bit for bit (%s)',

@@ -263,37 +263,46 @@ describe('loss scaling and clipping', () => {
     plain.destroy();
   });
 
-  it('maxGradNorm clips by the global norm on the GPU, matching a float64 reference', async () => {
-    const lengths = [40, 9, 100];
-    const model = packedModel(device, lengths, 11);
-    const maxNorm = 0.5;
-    const optimizer = await createRAdam(device, model.specs, { lr: 1e-2, maxGradNorm: maxNorm });
-    const references = lengths.map((_, i) => newState(initialOf(model, i)));
-    for (let t = 1; t <= 12; t++) {
-      const grads = model.writeGradients(t);
-      optimizer.stepAndSubmit();
-      let sum = 0;
-      for (const g of grads) for (const value of g) sum += value * value;
-      const norm = Math.sqrt(sum);
-      const clip = Math.min(1, maxNorm / (norm + 1e-6));
-      grads.forEach((g, i) => {
-        radamReferenceStep(
-          references[i]!,
-          Array.from(g, (value) => value * clip),
-          { ...TORCH, lr: 1e-2, weightDecay: 0, decoupled: false },
-        );
-      });
-      if (t === 12) {
-        const stats = await optimizer.readGradStats();
-        expect(stats.gradNorm).toBeCloseTo(norm, 4);
+  it.each(['narrow', 'wide'] as const)(
+    'maxGradNorm clips by the global norm on the GPU, matching a float64 reference (%s tiles)',
+    async (tileShape) => {
+      // Several tiles per tensor in either shape, and tensors shorter than one.
+      const lengths = [40, 9, 100, 1500];
+      const model = packedModel(device, lengths, 11);
+      const maxNorm = 0.5;
+      const optimizer = await createRAdam(
+        device,
+        model.specs,
+        { lr: 1e-2, maxGradNorm: maxNorm },
+        { tileShape },
+      );
+      const references = lengths.map((_, i) => newState(initialOf(model, i)));
+      for (let t = 1; t <= 12; t++) {
+        const grads = model.writeGradients(t);
+        optimizer.stepAndSubmit();
+        let sum = 0;
+        for (const g of grads) for (const value of g) sum += value * value;
+        const norm = Math.sqrt(sum);
+        const clip = Math.min(1, maxNorm / (norm + 1e-6));
+        grads.forEach((g, i) => {
+          radamReferenceStep(
+            references[i]!,
+            Array.from(g, (value) => value * clip),
+            { ...TORCH, lr: 1e-2, weightDecay: 0, decoupled: false },
+          );
+        });
+        if (t === 12) {
+          const stats = await optimizer.readGradStats();
+          expect(stats.gradNorm).toBeCloseTo(norm, 4);
+        }
       }
-    }
-    const params = await model.readParams();
-    for (const [i, reference] of references.entries())
-      expectClose(params[i]!, reference.params, `tensor ${i}`);
-    optimizer.destroy();
-    model.destroy();
-  });
+      const params = await model.readParams();
+      for (const [i, reference] of references.entries())
+        expectClose(params[i]!, reference.params, `tensor ${i}`);
+      optimizer.destroy();
+      model.destroy();
+    },
+  );
 });
 
 describe('tensors without a gradient this step', () => {

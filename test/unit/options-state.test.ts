@@ -1,5 +1,6 @@
 // Option resolution, execution limits and state-dict checks, without a GPU.
 import { describe, expect, it } from 'vitest';
+import { adapterClass } from '../../src/adapter-class';
 import { OptimizerConfigError } from '../../src/errors';
 import { RADAM_PRESETS, resolveRAdamOptions, resolveSgdOptions } from '../../src/options';
 import { loadProblem, type OptimizerState, STATE_FORMAT, STATE_FORMAT_VERSION } from '../../src/state';
@@ -41,13 +42,47 @@ describe('options', () => {
   });
 
   it('execution defaults against the limits, and their ranges', () => {
-    const run = resolveExecution({}, limits, 40, control);
+    const gpu = { limits, adapter: 'gpu' as const };
+    const run = resolveExecution({}, gpu, 40, control);
     expect([run.workgroupSize, run.ringSlots, run.slotStride, run.stepTableLength]).toEqual([
       256, 4096, 256, 4096,
     ]);
     expect(run.scheduleTableLength).toBe(8192);
-    expect(() => resolveExecution({ workgroupSize: 3 }, limits, 40, control)).toThrow(/workgroupSize/);
-    expect(() => resolveExecution({ maxBindingBytes: 100 }, limits, 40, control)).toThrow(/maxBindingBytes/);
+    expect(() => resolveExecution({ workgroupSize: 3 }, gpu, 40, control)).toThrow(/workgroupSize/);
+    expect(() => resolveExecution({ maxBindingBytes: 100 }, gpu, 40, control)).toThrow(/maxBindingBytes/);
+  });
+
+  it('tiles and solo dispatches follow the adapter class unless given', () => {
+    const cpu = resolveExecution({}, { limits, adapter: 'cpu' }, 40, control);
+    const gpu = resolveExecution({}, { limits, adapter: 'gpu' }, 40, control);
+    expect([cpu.tileShape, cpu.plan.tileElements, cpu.plan.soloElements]).toEqual(['narrow', 128, 65_536]);
+    expect([gpu.tileShape, gpu.plan.tileElements, gpu.plan.soloElements]).toEqual(['wide', 256, 1 << 20]);
+    const forced = resolveExecution(
+      { tileShape: 'wide', soloElements: 7 },
+      { limits, adapter: 'cpu' },
+      40,
+      control,
+    );
+    expect([forced.tileShape, forced.plan.soloElements]).toEqual(['wide', 7]);
+  });
+
+  it('tells CPU adapters from GPUs by adapterInfo', () => {
+    const info = (fields: Partial<GPUAdapterInfo>) => ({
+      vendor: '',
+      architecture: '',
+      device: '',
+      description: '',
+      ...fields,
+    });
+    expect(adapterClass(info({ vendor: 'google', architecture: 'swiftshader' }))).toBe('cpu');
+    expect(adapterClass(info({ description: 'llvmpipe (LLVM 15.0.6, 256 bits)' }))).toBe('cpu');
+    expect(adapterClass(info({ description: 'Microsoft Basic Render Driver' }))).toBe('cpu');
+    expect(adapterClass(info({ isFallbackAdapter: true }))).toBe('cpu');
+    expect(adapterClass(info({ vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H200' }))).toBe(
+      'gpu',
+    );
+    expect(adapterClass(info({ vendor: 'apple', architecture: 'metal-3' }))).toBe('gpu');
+    expect(adapterClass(undefined)).toBe('gpu');
   });
 });
 
