@@ -9,12 +9,17 @@ export const WORD_BYTES = 4;
 /** Bytes of one parameter or gradient element: the API takes f32 tensors. */
 export const PARAM_ELEMENT_BYTES = 4;
 /**
- * Bytes of one optimizer-state (moment) element. f32 today; a 16-bit state would change this, and only this, on
- * the host side of the moment pages and windows.
+ * Bytes of one f32 optimizer-state element: moments in the 'f32' format, and always AMSGrad's max and the
+ * Lookahead slow weights (extraState), which sit at the same element index as the moments.
  */
 export const STATE_ELEMENT_BYTES = 4;
 /** Bytes of one moment stored as bf16 (the upper half of an f32; two per u32 word). */
 export const BF16_STATE_ELEMENT_BYTES = 2;
+
+/** Bytes of one stored moment in a state format. */
+export function momentElementBytes(format: 'f32' | 'bf16'): number {
+  return format === 'bf16' ? BF16_STATE_ELEMENT_BYTES : STATE_ELEMENT_BYTES;
+}
 /** WGSL's alignment of a struct that ends in a vec4: host structs are padded to multiples of it. */
 export const STRUCT_ALIGNMENT = 16;
 

@@ -7,16 +7,16 @@
 import { deviceAdapterClass } from './adapter-class';
 import { CallRing } from './call-ring';
 import {
-  BF16_STATE_ELEMENT_BYTES,
   callWords,
   GRAD_CONTROL,
+  momentElementBytes,
   PREPARED_SLOT_BYTES,
   SCHEDULE_ENTRY,
   STATE_ELEMENT_BYTES,
   WORD_BYTES,
 } from './contract';
 import { assertDevice, deviceLostError, watchDeviceLoss } from './device';
-import { BufferBindingError, configAssert, OptimizerStateError, WebGPURadamError } from './errors';
+import { BufferBindingError, OptimizerStateError, WebGPURadamError } from './errors';
 import { BINDING_STAGE, buildKernels } from './kernels';
 import { FusedOptimizer } from './optimizer';
 import {
@@ -43,7 +43,7 @@ import {
   splitTraining,
 } from './param-groups';
 import { type CheckedParam, checkParams } from './params';
-import { halvedForExtraState, placeState, planUnits } from './plan';
+import { limitsForExtraState, placeState, planUnits } from './plan';
 import { allocateResources, Creation } from './resources';
 import type { GroupHyperParameters } from './step-scalars';
 import {
@@ -159,15 +159,6 @@ function resolveSettings<Options extends object>(
   const adapter = deviceAdapterClass(device);
   const run = resolveExecution(executionOptions, { limits, adapter }, callBytes, controlSizes);
   const training = resolveTraining(trainingOptions);
-  // AMSGrad's max and the slow weights share the moments' placement in f32 elements; 16-bit moments would need
-  // their own element size and offsets there.
-  configAssert(
-    training.stateFormat === 'f32' || !(amsgrad || lookahead),
-    'stateFormat',
-    () =>
-      `Invalid stateFormat: 'bf16' cannot be combined with ${amsgrad ? 'amsgrad' : 'lookahead'} yet ` +
-      "(expected 'f32' with amsgrad or lookahead)",
-  );
   const uniformAlignment = limits.minUniformBufferOffsetAlignment;
   return { name, hasSecondMoment, groups, params, run, training, amsgrad, lookahead, uniformAlignment };
 }
@@ -175,9 +166,9 @@ function resolveSettings<Options extends object>(
 /** Stage 3: where every tensor's state lives and which dispatches cover it (pure, plan.ts). */
 function planLayout(settings: Settings) {
   const { run, training, amsgrad, lookahead, params, groups } = settings;
-  const stateElementBytes = training.stateFormat === 'bf16' ? BF16_STATE_ELEMENT_BYTES : STATE_ELEMENT_BYTES;
-  const base = { ...run.plan, stateElementBytes };
-  const plan = amsgrad && lookahead ? halvedForExtraState(base) : base;
+  const extraBytesPerElement = ((amsgrad ? 1 : 0) + (lookahead ? 1 : 0)) * STATE_ELEMENT_BYTES;
+  const base = { ...run.plan, stateElementBytes: momentElementBytes(training.stateFormat) };
+  const plan = limitsForExtraState(base, extraBytesPerElement);
   const { placements, pageElements } = placeState(params, plan);
   const units = planUnits(params, placements, plan);
   const groupOf = groups.flatMap((group, index) => group.params.map(() => index));

@@ -12,6 +12,7 @@ declare global {
 }
 
 export { type ArenaTensor, createParameterArena, type ParameterArena, type PerTensor } from './arena';
+export type { TileShape } from './contract';
 export {
   createAdam,
   createAdamW,
@@ -74,5 +75,4 @@ export type {
   SgdHyperParameters,
   StepInfo,
 } from './step-scalars';
-export type { TileShape } from './contract';
 export type { StateFormat } from './training-options';

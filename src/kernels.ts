@@ -6,8 +6,10 @@ import {
   callWords,
   GRAD_CONTROL,
   GROUP_CONFIG,
+  momentElementBytes,
   PREPARED_SLOT_BYTES,
   SEGMENT,
+  STATE_ELEMENT_BYTES,
   STEP_SCALARS,
   TILE_SHAPES,
   type TileShape,
@@ -183,6 +185,7 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
     });
   const tensorScalars = { buffer: r.prepared, size: Math.max(1, input.tensorCount) * PREPARED_SLOT_BYTES };
   const maxPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
+  const extraScale = STATE_ELEMENT_BYTES / momentElementBytes(input.stateFormat);
   const bindUnit = (unit: PlannedUnit, index: number, param: GPUBuffer, grad: GPUBuffer): UnitBindGroups => {
     const tiles = runBinding(r.tiles, r.tileRuns, index, unit.tiles.length);
     const tiledWorkgroups = tileWorkgroups(unit.tiles.length, workgroupSize, input.tileShape);
@@ -191,10 +194,11 @@ export async function buildKernels(creation: Creation, input: KernelInputs): Pro
     const stateOrPlaceholder = (placeholder: GPUBuffer | undefined, pages: readonly GPUBuffer[]) =>
       placeholder ? { buffer: placeholder } : stateWindow(pages[unit.page]!);
     // The state window, stretched over the slow weights' half of the page when it holds both halves.
+    // extraState is f32 whatever the moments' format, so its window is the moments' window scaled to 4-byte elements.
     const extraWindow = (page: GPUBuffer, slowOffset: number) => ({
       buffer: page,
-      offset: unit.stateWindow.offset,
-      size: unit.stateWindow.size + slowOffset,
+      offset: unit.stateWindow.offset * extraScale,
+      size: unit.stateWindow.size * extraScale + slowOffset,
     });
     const streams = {
       params: { buffer: param, ...unit.paramWindow },

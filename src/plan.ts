@@ -302,10 +302,14 @@ function unitOf(
 }
 
 /**
- * With AMSGrad and Lookahead both on, one binding holds a page's max and (after it) its slow weights, so pages and
- * state windows may only take half a binding.
+ * extraState (AMSGrad's max, then Lookahead's slow weights) is f32 at the moments' element index, all in one
+ * binding: per element it takes `extraBytesPerElement` (4 or 8) where a moment takes `stateElementBytes` (4 or 2).
+ * Pages and state windows shrink by that ratio, so that every extraState page and window fits where a moment's
+ * would.
  */
-export function halvedForExtraState(plan: PlanLimits): PlanLimits {
-  const half = (bytes: number) => Math.floor(bytes / 2 / plan.storageAlignment) * plan.storageAlignment;
-  return { ...plan, maxBindingBytes: half(plan.maxBindingBytes), maxPageBytes: half(plan.maxPageBytes) };
+export function limitsForExtraState(plan: PlanLimits, extraBytesPerElement: number): PlanLimits {
+  const ratio = extraBytesPerElement / plan.stateElementBytes;
+  if (ratio <= 1) return plan;
+  const part = (bytes: number) => Math.floor(bytes / ratio / plan.storageAlignment) * plan.storageAlignment;
+  return { ...plan, maxBindingBytes: part(plan.maxBindingBytes), maxPageBytes: part(plan.maxPageBytes) };
 }

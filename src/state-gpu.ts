@@ -4,16 +4,18 @@
 // words reset, so a loaded state ends a halt after rejected steps and the steps recorded before it no longer run
 // or count. Moments are f32 or bf16 (two per u32 word, low half first); AMSGrad's max and the slow weights are
 // always f32.
-import { BF16_STATE_ELEMENT_BYTES, GRAD_CONTROL, STATE_ELEMENT_BYTES, WORD_BYTES } from './contract';
+import {
+  BF16_STATE_ELEMENT_BYTES,
+  GRAD_CONTROL,
+  momentElementBytes,
+  STATE_ELEMENT_BYTES,
+  WORD_BYTES,
+} from './contract';
 import { configAssert } from './errors';
 import type { ReadRegion } from './readback';
 import type { StateBuffers } from './resources';
 import { assembleState, type OptimizerState, type StateLocation, type StatePlacementOf } from './state';
 import type { StateFormat } from './training-options';
-
-function momentBytes(format: StateFormat): number {
-  return format === 'bf16' ? BF16_STATE_ELEMENT_BYTES : STATE_ELEMENT_BYTES;
-}
 
 /** Where tensor `tensor`'s state lives; an index out of range throws an OptimizerConfigError. */
 export function stateLocationOf(
@@ -33,7 +35,7 @@ export function stateLocationOf(
     expAvgSq: buffers.expAvgSqPages[placement.page],
     expAvgSqMax: buffers.amsgrad ? buffers.extraPages[placement.page] : undefined,
     slow: buffers.lookahead ? buffers.extraPages[placement.page] : undefined,
-    byteOffset: placement.offset * momentBytes(format),
+    byteOffset: placement.offset * momentElementBytes(format),
     slowByteOffset: buffers.slowPageOffsets[placement.page]! + placement.offset * STATE_ELEMENT_BYTES,
     length: placement.length,
   };
@@ -114,16 +116,18 @@ export function uploadState(
     const mine = tensors[i]!;
     if (t.length === 0) return;
     if (format === 'bf16') {
-      const at = mine.offset * BF16_STATE_ELEMENT_BYTES;
-      queue.writeBuffer(expAvgPages[mine.page]!, at, narrowToBf16(payload, t.exp_avg, t.length));
+      const momentAt = mine.offset * BF16_STATE_ELEMENT_BYTES;
+      queue.writeBuffer(expAvgPages[mine.page]!, momentAt, narrowToBf16(payload, t.exp_avg, t.length));
       if (t.exp_avg_sq !== undefined)
-        queue.writeBuffer(expAvgSqPages[mine.page]!, at, narrowToBf16(payload, t.exp_avg_sq, t.length));
-      return;
+        queue.writeBuffer(expAvgSqPages[mine.page]!, momentAt, narrowToBf16(payload, t.exp_avg_sq, t.length));
     }
+    // AMSGrad's max and the slow weights are f32 in either format, at the same element index as the moments.
     const at = mine.offset * STATE_ELEMENT_BYTES;
-    queue.writeBuffer(expAvgPages[mine.page]!, at, payload, t.exp_avg, t.length);
-    if (t.exp_avg_sq !== undefined)
-      queue.writeBuffer(expAvgSqPages[mine.page]!, at, payload, t.exp_avg_sq, t.length);
+    if (format === 'f32') {
+      queue.writeBuffer(expAvgPages[mine.page]!, at, payload, t.exp_avg, t.length);
+      if (t.exp_avg_sq !== undefined)
+        queue.writeBuffer(expAvgSqPages[mine.page]!, at, payload, t.exp_avg_sq, t.length);
+    }
     // Without a saved max (a state from before AMSGrad), the max restarts from v, its lower bound.
     const max = t.max_exp_avg_sq ?? t.exp_avg_sq;
     if (amsgrad && max !== undefined) queue.writeBuffer(extraPages[mine.page]!, at, payload, max, t.length);

@@ -15,14 +15,18 @@
 //   and likewise for the moments themselves (K_r = beta^(T-r), their own rho_T included). The random-walk sum
 //   grows like sqrt(steps) where a worst-case sum would grow like steps. k = 6: 3e-8 per checked value.
 //   Neglected: second-order terms (the coefficients are taken on the float64 trajectory, not the rounded one).
+//   AMSGrad's max and Lookahead's slow weights are kept in f32 (no bf16 rounding of their own): they enter only as
+//   state the adjoint runs through, so the rounding of m and v that reaches them through max(vmax, v) or a sync
+//   is counted.
 import {
   adamReferenceStep,
+  lookaheadReferenceSync,
   type MomentState,
   newState,
   radamReferenceStep,
   sgdReferenceStep,
 } from '../reference/optimizers';
-import { type GoldenCase, gradientSource, initialParams } from './golden';
+import { type GoldenCase, gradientSource, initialParams, type LookaheadHp } from './golden';
 
 /** Standard deviations of the Azuma-Hoeffding bound: a false alarm has probability <= 2 exp(-18) per value. */
 export const BF16_BOUND_SIGMAS = 6;
@@ -34,12 +38,8 @@ const BF16_SUBNORMAL_HALF_WIDTH = 2 ** -134;
 const halfWidth = (x: number) =>
   Math.max(BF16_HALF_WIDTH * Math.abs(x), x === 0 ? 0 : BF16_SUBNORMAL_HALF_WIDTH);
 
-export interface Bf16Bounds {
-  /** Per checked step (golden.expected.atSteps order), per element: the bound on |bf16 - f32| of each array. */
-  params: Float64Array[];
-  m: Float64Array[];
-  v: Float64Array[] | undefined;
-}
+/** Per checked step (golden.expected.atSteps order), per element: the bound on |bf16 - f32| of each array. */
+export type Bf16Bounds = Record<(typeof KINDS)[number], Float64Array[]>;
 
 interface Stepper {
   step: (state: MomentState, grad: ArrayLike<number>) => void;
@@ -48,7 +48,7 @@ interface Stepper {
   betaV: number | undefined;
 }
 
-function stepperFor(golden: GoldenCase): Stepper {
+function stepperFor(golden: Pick<GoldenCase, 'mode' | 'hp' | 'name'>): Stepper {
   const hp = golden.hp;
   const num = (key: string) => hp[key] as number;
   const bool = (key: string) => (hp[key] as boolean | undefined) ?? false;
@@ -74,11 +74,21 @@ function stepperFor(golden: GoldenCase): Stepper {
         weightDecay: num('weightDecay'),
         decoupled: golden.mode === 'adamw',
         maximize: bool('maximize'),
+        amsgrad: bool('amsgrad'),
       };
       return { step: (s, g) => adamReferenceStep(s, g, o), betaM: o.beta1, betaV: o.beta2 };
     }
-    case 'lookahead':
-      throw new Error(`${golden.name}: bf16 state is refused with Lookahead; no bound to derive`);
+    case 'lookahead': {
+      const { k, alpha, inner } = hp as unknown as LookaheadHp;
+      const innerStepper = stepperFor({ name: golden.name, mode: inner.mode, hp: inner });
+      return {
+        ...innerStepper,
+        step: (s, g) => {
+          innerStepper.step(s, g);
+          lookaheadReferenceSync(s, k, alpha);
+        },
+      };
+    }
     default: {
       // original and tfa apply their weight decay as p -= lr * wd * p (pre-update p) in the branches that
       // update: the reference's decoupled decay.
@@ -115,8 +125,9 @@ const cloneState = (s: MomentState): MomentState => ({
   step: s.step,
 });
 
-const KINDS = ['params', 'm', 'v'] as const;
-const arrayOf = (s: MomentState, kind: number) => (kind === 0 ? s.params : kind === 1 ? s.m : s.v);
+// The state a step carries over, in the order of the Jacobians' coordinates; only m and v are rounded to bf16.
+const KINDS = ['params', 'm', 'v', 'vmax', 'slow'] as const;
+const arrayOf = (s: MomentState, kind: number) => s[KINDS[kind]!];
 
 /**
  * The bound above for every element of every checked step of `golden`. The coefficients come from the linearised
@@ -132,7 +143,7 @@ export function bf16Bounds(golden: GoldenCase): Bf16Bounds {
   const blockSize = closedLoop ? n : 1;
   const blockOf = (i: number) => (closedLoop ? 0 : i);
   const first = (block: number) => block * blockSize;
-  const dim = 3 * blockSize;
+  const dim = KINDS.length * blockSize;
   const blocks = n / blockSize;
   const lastStep = Math.max(...golden.expected.atSteps);
   // jacobians[s-1][block]: row-major dim x dim, d (state after step s) / d (state before step s), coordinates
@@ -150,7 +161,7 @@ export function bf16Bounds(golden: GoldenCase): Bf16Bounds {
     const after = stepFrom(state, t);
     const perBlock = Array.from({ length: blocks }, () => new Float64Array(dim * dim));
     // One perturbed step per (kind, position in block): every block perturbs its own coordinate at once.
-    for (let kind = 0; kind < 3; kind++) {
+    for (let kind = 0; kind < KINDS.length; kind++) {
       for (let j = 0; j < blockSize; j++) {
         const perturbed = cloneState(state);
         const h = new Float64Array(n);
@@ -164,7 +175,7 @@ export function bf16Bounds(golden: GoldenCase): Bf16Bounds {
         for (let i = 0; i < n; i++) {
           const b = blockOf(i);
           const column = kind * blockSize + j;
-          for (let outKind = 0; outKind < 3; outKind++) {
+          for (let outKind = 0; outKind < KINDS.length; outKind++) {
             const row = outKind * blockSize + (i - first(b));
             const delta = arrayOf(moved, outKind)[i]! - arrayOf(after, outKind)[i]!;
             perBlock[b]![row * dim + column] = delta / h[first(b) + j]!;
@@ -178,12 +189,12 @@ export function bf16Bounds(golden: GoldenCase): Bf16Bounds {
     state = after;
   }
 
-  const bounds: Bf16Bounds = { params: [], m: [], v: stepper.betaV === undefined ? undefined : [] };
+  const bounds: Bf16Bounds = { params: [], m: [], v: [], vmax: [], slow: [] };
   for (const T of golden.expected.atSteps) {
     const out = KINDS.map(() => new Float64Array(n));
     for (let i = 0; i < n; i++) {
       const b = blockOf(i);
-      for (let outKind = 0; outKind < 3; outKind++) {
+      for (let outKind = 0; outKind < KINDS.length; outKind++) {
         // adjoint = d (checked value) / d (stored state after step r), from r = T down to 1.
         let adjoint = new Float64Array(dim);
         adjoint[outKind * blockSize + (i - first(b))] = 1;
@@ -207,9 +218,9 @@ export function bf16Bounds(golden: GoldenCase): Bf16Bounds {
         out[outKind]![i] = BF16_BOUND_SIGMAS * Math.sqrt(sum);
       }
     }
-    bounds.params.push(out[0]!);
-    bounds.m.push(out[1]!);
-    bounds.v?.push(out[2]!);
+    KINDS.forEach((kind, index) => {
+      bounds[kind].push(out[index]!);
+    });
   }
   return bounds;
 }
