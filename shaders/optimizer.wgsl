@@ -63,6 +63,7 @@ fn unpackBf16x4(words: vec2<u32>) -> vec4<f32> {
   return vec4<f32>(bf16Half(words.x, 0u), bf16Half(words.x, 1u), bf16Half(words.y, 0u), bf16Half(words.y, 1u));
 }
 
+// `noise` keys the first component; component c takes noise + c, as the scalar path's element c would.
 fn packBf16x4(value: vec4<f32>, noise: u32) -> vec2<u32> {
   let h = vec4<u32>(
     roundToBf16(value.x, mixBits(noise)),
@@ -292,8 +293,9 @@ fn lookaheadParam(s: StepScalars, before: Element, fast: Element, slowIndex: u32
 }
 
 // One Element's read-modify-write. The moments go through the generated load/store functions (f32 or bf16);
-// each stored moment of each element gets its own rounding noise.
-fn updateAt(s: StepScalars, p: u32, g: u32, k: u32, slowOffset: u32) {
+// each stored moment of each element gets its own rounding noise, keyed on the element's index in its tensor
+// (`element`, of the Element's first component) so that the plan (vec4 or scalar, windows, tiles) never changes it.
+fn updateAt(s: StepScalars, p: u32, g: u32, k: u32, slowOffset: u32, element: u32) {
   var v = Element(0.0);
   if (HAS_SECOND_MOMENT) { v = loadExpAvgSq(k); }
   var vMax = Element(0.0);
@@ -303,9 +305,8 @@ fn updateAt(s: StepScalars, p: u32, g: u32, k: u32, slowOffset: u32) {
   var nextParam = updated.param;
   if (LOOKAHEAD) { nextParam = lookaheadParam(s, param, nextParam, k + slowOffset); }
   params[p] = nextParam;
-  let noise = s.roundingSeed ^ mixBits(k);
-  storeExpAvg(k, updated.expAvg, noise);
-  if (HAS_SECOND_MOMENT) { storeExpAvgSq(k, updated.expAvgSq, noise ^ 0x5bd1e995u); }
+  storeExpAvg(k, updated.expAvg, s.roundingSeed + element);
+  if (HAS_SECOND_MOMENT) { storeExpAvgSq(k, updated.expAvgSq, (s.roundingSeed ^ 0x5bd1e995u) + element); }
   if (AMSGRAD) { extraState[k] = updated.expAvgSqMax; }
 }
 
@@ -329,8 +330,9 @@ fn step(
   let paramOffset = tiles[tileIndex].paramOffset;
   let gradOffset = tiles[tileIndex].gradOffset;
   let stateOffset = tiles[tileIndex].stateOffset;
+  let firstElement = tiles[tileIndex].firstElement;
   for (var i = lane; i < count; i = i + lanes) {
-    updateAt(s, paramOffset + i, gradOffset + i, stateOffset + i, tiles[tileIndex].slowOffset);
+    updateAt(s, paramOffset + i, gradOffset + i, stateOffset + i, tiles[tileIndex].slowOffset, firstElement + i * ELEMENT_WIDTH);
   }
 }
 
@@ -351,5 +353,8 @@ fn stepSegment(
   let i = flatInvocationIndex(workgroupId, localIndex, numWorkgroups);
   let s = unitScalars;
   if (i >= unitSegment.count || s.branch == BRANCH_SKIP) { return; }
-  updateAt(s, unitSegment.paramOffset + i, unitSegment.gradOffset + i, unitSegment.stateOffset + i, unitSegment.slowOffset);
+  updateAt(
+    s, unitSegment.paramOffset + i, unitSegment.gradOffset + i, unitSegment.stateOffset + i, unitSegment.slowOffset,
+    unitSegment.firstElement + i * ELEMENT_WIDTH,
+  );
 }

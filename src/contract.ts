@@ -296,7 +296,10 @@ export const SEGMENT = struct(
       'u32',
       "Elements from a state element's AMSGrad max to its slow weights in extraState (0 unless both are kept)",
     ],
-    _pad0: ['u32'],
+    firstElement: [
+      'u32',
+      "the tensor's index of the segment's first f32 element: what bf16 rounding noise is keyed on, whatever the plan",
+    ],
   },
 );
 
@@ -305,8 +308,8 @@ export const TILE = struct(
   "One workgroup's share of a unit's index space: a run of one segment, with that segment's offsets rebased on it.",
   {
     start: ['u32'],
-    count: ['u32', 'Elements, at most TILE_LANES * TILE_ELEMENTS_PER_INVOCATION'],
-    segment: ['u32'],
+    count: ['u32', "Elements, at most the TileShape's lanes * elementsPerInvocation"],
+    firstElement: ['u32', "the tensor's index of the tile's first f32 element (as in Segment)"],
     tensor: ['u32'],
     paramOffset: ['u32', 'of the tile’s first Element, from the start of each binding'],
     gradOffset: ['u32'],

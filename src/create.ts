@@ -16,7 +16,7 @@ import {
   WORD_BYTES,
 } from './contract';
 import { assertDevice, deviceLostError, watchDeviceLoss } from './device';
-import { BufferBindingError, OptimizerStateError, WebGPURadamError } from './errors';
+import { BufferBindingError, configAssert, OptimizerStateError, WebGPURadamError } from './errors';
 import { BINDING_STAGE, buildKernels } from './kernels';
 import { FusedOptimizer } from './optimizer';
 import {
@@ -169,6 +169,16 @@ function planLayout(settings: Settings) {
   const extraBytesPerElement = ((amsgrad ? 1 : 0) + (lookahead ? 1 : 0)) * STATE_ELEMENT_BYTES;
   const base = { ...run.plan, stateElementBytes: momentElementBytes(training.stateFormat) };
   const plan = limitsForExtraState(base, extraBytesPerElement);
+  // extraState's pages and windows take `ratio` times a moment's bytes, so the moments' limits shrink by it.
+  const ratio = Math.max(1, extraBytesPerElement / base.stateElementBytes);
+  configAssert(
+    plan.maxBindingBytes >= 2 * plan.storageAlignment,
+    'maxBindingBytes',
+    () =>
+      `Invalid maxBindingBytes: ${base.maxBindingBytes} (expected at least ${2 * plan.storageAlignment * ratio} ` +
+      `with ${training.stateFormat} moments and ${[amsgrad && 'amsgrad', lookahead && 'lookahead'].filter(Boolean).join(' and ')}, ` +
+      `whose f32 state takes ${ratio}× a moment's bytes in one binding)`,
+  );
   const { placements, pageElements } = placeState(params, plan);
   const units = planUnits(params, placements, plan);
   const groupOf = groups.flatMap((group, index) => group.params.map(() => index));

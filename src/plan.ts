@@ -45,6 +45,8 @@ export interface PlannedSegment {
   stateOffset: number;
   count: number;
   tensor: number;
+  /** The tensor's index of the first f32 element (the key of its bf16 rounding noise). */
+  firstElement: number;
 }
 
 /** A short range of the index space, inside one segment (struct Tile). */
@@ -53,6 +55,8 @@ export interface PlannedTile {
   count: number;
   segment: number;
   tensor: number;
+  /** The tensor's index of the tile's first f32 element. */
+  firstElement: number;
   /** The segment's offsets moved to the tile's first Element. */
   paramOffset: number;
   gradOffset: number;
@@ -129,6 +133,9 @@ function piecesOf(
   limits: PlanLimits,
 ): Piece[] {
   const maxPiece = Math.floor((limits.maxBindingBytes - limits.storageAlignment) / 16) * 4;
+  // The callers check maxBindingBytes >= 2 * storageAlignment; a smaller one would split forever.
+  if (!(maxPiece > 0))
+    throw new RangeError(`plan: maxBindingBytes ${limits.maxBindingBytes} holds no element`);
   const pieces: Piece[] = [];
   tensors.forEach((tensor, index) => {
     const vectorOk = limits.vectorize && tensor.paramOffset % 16 === 0 && tensor.gradOffset % 16 === 0;
@@ -267,6 +274,7 @@ function unitOf(
       gradOffset: (piece.gradByte - gradWindow.offset) / elementBytes,
       stateOffset: (piece.stateByte - stateWindow.offset) / (limits.stateElementBytes * width),
       count,
+      firstElement: piece.start,
     });
     total += count;
   }
@@ -281,6 +289,7 @@ function unitOf(
         count: Math.min(tileLength, segment.count - skipped),
         segment: index,
         tensor: segment.tensor,
+        firstElement: segment.firstElement + skipped * width,
         paramOffset: segment.paramOffset + skipped,
         gradOffset: segment.gradOffset + skipped,
         stateOffset: segment.stateOffset + skipped,

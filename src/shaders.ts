@@ -16,9 +16,10 @@ export type ElementWidth = 1 | 4;
 // The only text that differs between the scalar and vec4 instances of a kernel: WGSL has no generics.
 function elementPreamble(width: ElementWidth): string {
   return width === 4
-    ? 'alias Element = vec4<f32>;\nalias ElementBits = vec4<u32>;\n' +
+    ? 'alias Element = vec4<f32>;\nalias ElementBits = vec4<u32>;\nconst ELEMENT_WIDTH = 4u;\n' +
         'fn elementSum(x: Element) -> f32 { return dot(x, vec4<f32>(1.0)); }\n'
-    : 'alias Element = f32;\nalias ElementBits = u32;\nfn elementSum(x: Element) -> f32 { return x; }\n';
+    : 'alias Element = f32;\nalias ElementBits = u32;\nconst ELEMENT_WIDTH = 1u;\n' +
+        'fn elementSum(x: Element) -> f32 { return x; }\n';
 }
 
 export function streamsShaderSource(width: ElementWidth): string {

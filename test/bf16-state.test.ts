@@ -1,8 +1,15 @@
 // bf16 moments (stateFormat: 'bf16'): stochastic rounding is unbiased and keeps a slow second moment tracking,
 // where round-to-nearest stagnates; the state dict round-trips bf16 state bit for bit; moments cost half.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAdam, createRAdam } from '../src/index';
+import {
+  createAdam,
+  createAdamW,
+  createRAdam,
+  type ExecutionOptions,
+  OptimizerConfigError,
+} from '../src/index';
 import { readF32, uploadF32 } from './helpers/buffers';
+import { packedModel } from './helpers/model';
 import { requestTestDevice } from './helpers/webgpu-node';
 
 let device: GPUDevice;
@@ -165,6 +172,23 @@ describe("stateFormat: 'bf16' with AMSGrad and Lookahead", () => {
     bf16.destroy();
   });
 
+  it('refuses bindings too small for its f32 state before allocating anything, naming the minimum', async () => {
+    const tensors = [constantGradient(lengths[0]!, 0.3)];
+    const options = { amsgrad: true, lookahead: { k: 3, alpha: 0.5 }, stateFormat: 'bf16' } as const;
+    // 4 bytes of max and 4 of slow weights per 2-byte moment: a moment window takes a quarter of a binding.
+    await expect(createAdam(device, tensors, options, { maxBindingBytes: 1024 })).rejects.toThrow(
+      /Invalid maxBindingBytes: 1024 \(expected at least 2048 with bf16 moments and amsgrad and lookahead/,
+    );
+    await expect(createAdam(device, tensors, options, { maxBindingBytes: 1024 })).rejects.toBeInstanceOf(
+      OptimizerConfigError,
+    );
+    (await createAdam(device, tensors, options, { maxBindingBytes: 2048 })).destroy();
+    // f32 moments with both keep max and slow weights in one binding too: half a binding per window.
+    await expect(
+      createAdam(device, tensors, { ...options, stateFormat: 'f32' }, { maxBindingBytes: 512 }),
+    ).rejects.toThrow(/Invalid maxBindingBytes: 512 \(expected at least 1024 with f32 moments/);
+  });
+
   it('round-trips the state bit for bit, and a loaded copy steps exactly like the original', async () => {
     const first = await make('bf16');
     for (let t = 0; t < 4; t++) first.optimizer.stepAndSubmit();
@@ -189,5 +213,51 @@ describe("stateFormat: 'bf16' with AMSGrad and Lookahead", () => {
     );
     first.optimizer.destroy();
     second.optimizer.destroy();
+  });
+});
+
+describe('bf16 rounding noise is keyed on (seed, tensor, step, element) alone', () => {
+  it.each([
+    ['AdamW', {}],
+    ['Adam with AMSGrad and Lookahead', { amsgrad: true, lookahead: { k: 2, alpha: 0.5 } }],
+  ] as const)('every plan of one model gives the same bits (%s)', async (_, extra) => {
+    // Odd lengths: vec4 bodies and scalar tails, tensors longer than a tile of either shape.
+    const lengths = [1, 37, 300, 1025, 4099];
+    const plans: ExecutionOptions[] = [
+      { tileShape: 'narrow' },
+      { tileShape: 'wide' },
+      { vectorize: false },
+      // The smallest bindings bf16 moments with both AMSGrad and Lookahead allow: pieces of 64 elements.
+      { maxBindingBytes: 2048 },
+      { soloElements: 1, soloDispatches: 16 },
+    ];
+    const results: number[][] = [];
+    for (const execution of plans) {
+      const model = packedModel(device, lengths, 21);
+      const optimizer = await createAdamW(
+        device,
+        model.specs,
+        { lr: 1e-2, stateFormat: 'bf16', ...extra },
+        execution,
+      );
+      for (let step = 1; step <= 5; step++) {
+        model.writeGradients(step);
+        optimizer.stepAndSubmit();
+      }
+      const { payload } = await optimizer.stateDict();
+      const params = (await model.readParams()).flatMap((values) => Array.from(values));
+      results.push([...new Uint32Array(payload.buffer, payload.byteOffset, payload.length), ...params]);
+      optimizer.destroy();
+      model.destroy();
+    }
+    // The first differing word, not a diff of thousands of values.
+    for (const [index, result] of results.entries()) {
+      const first = result.findIndex((value, i) => !Object.is(value, results[0]![i]));
+      expect({ plan: plans[index], first, length: result.length }).toEqual({
+        plan: plans[index],
+        first: -1,
+        length: results[0]!.length,
+      });
+    }
   });
 });
