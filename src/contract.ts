@@ -321,11 +321,13 @@ export const TILE = struct(
 /**
  * How the tiled kernels (`step`, `reduceGrads`) lay invocations over a tile: `lanes` invocations serve one tile side
  * by side, each up to `elementsPerInvocation` Elements, so a tile holds at most their product. The two shapes
- * answer opposite costs (measured in bench/RESULTS*.md):
+ * answer opposite costs:
  * - `narrow` suits CPU adapters (SwiftShader, llvmpipe), which run 4 invocations as one SIMD row and pay each
  *   row's tile and scalar lookups and its idle lanes in full: one row per tile, looping over 32 Elements.
  * - `wide` suits GPUs, where a warp's loads must be adjacent to coalesce: 64 neighbouring invocations read 64
- *   neighbouring Elements, and a tile is short enough that each invocation keeps few loads in flight.
+ *   neighbouring Elements, and with 4 Elements each there are enough invocations in flight to hide memory latency.
+ * Measured with 1 000 tensors against one of the same total size: on SwiftShader narrow 0.90–0.97×, wide 2.3×; on
+ * an H200 (64M parameters) wide 1.07×, the former 4 × 8 tiles 1.73×.
  */
 export const TILE_SHAPES: Readonly<Record<TileShape, { lanes: number; elementsPerInvocation: number }>> = {
   narrow: { lanes: 4, elementsPerInvocation: 32 },
