@@ -4,7 +4,7 @@ import { adapterClass } from '../../src/adapter-class';
 import { OptimizerConfigError } from '../../src/errors';
 import { RADAM_PRESETS, resolveRAdamOptions, resolveSgdOptions } from '../../src/options';
 import { loadProblem, type OptimizerState, STATE_FORMAT, STATE_FORMAT_VERSION } from '../../src/state';
-import { resolveExecution, resolveTraining } from '../../src/training-options';
+import { checkExecutionOptions, resolveExecution, resolveTraining } from '../../src/training-options';
 
 const limits = {
   maxComputeInvocationsPerWorkgroup: 256,
@@ -57,6 +57,10 @@ describe('options', () => {
     const gpu = resolveExecution({}, { limits, adapter: 'gpu' }, 40, control);
     expect([cpu.tileShape, cpu.plan.tileElements, cpu.plan.soloElements]).toEqual(['narrow', 128, 65_536]);
     expect([gpu.tileShape, gpu.plan.tileElements, gpu.plan.soloElements]).toEqual(['wide', 256, 1 << 20]);
+    expect(() => checkExecutionOptions({ tileShape: 'medium' as never })).toThrow(OptimizerConfigError);
+    expect(() => checkExecutionOptions({ tileShape: 'medium' as never })).toThrow(
+      /Invalid tileShape: "medium" \(expected one of "narrow", "wide"\)/,
+    );
     const forced = resolveExecution(
       { tileShape: 'wide', soloElements: 7 },
       { limits, adapter: 'cpu' },
