@@ -43,7 +43,7 @@ import {
   splitTraining,
 } from './param-groups';
 import { type CheckedParam, checkParams } from './params';
-import { limitsForExtraState, placeState, planUnits } from './plan';
+import { extraStateRatio, limitsForExtraState, placeState, planUnits } from './plan';
 import { allocateResources, Creation } from './resources';
 import type { GroupHyperParameters } from './step-scalars';
 import {
@@ -169,8 +169,7 @@ function planLayout(settings: Settings) {
   const extraBytesPerElement = ((amsgrad ? 1 : 0) + (lookahead ? 1 : 0)) * STATE_ELEMENT_BYTES;
   const base = { ...run.plan, stateElementBytes: momentElementBytes(training.stateFormat) };
   const plan = limitsForExtraState(base, extraBytesPerElement);
-  // extraState's pages and windows take `ratio` times a moment's bytes, so the moments' limits shrink by it.
-  const ratio = Math.max(1, extraBytesPerElement / base.stateElementBytes);
+  const ratio = extraStateRatio(base, extraBytesPerElement);
   configAssert(
     plan.maxBindingBytes >= 2 * plan.storageAlignment,
     'maxBindingBytes',

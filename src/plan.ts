@@ -317,8 +317,13 @@ function unitOf(
  * would.
  */
 export function limitsForExtraState(plan: PlanLimits, extraBytesPerElement: number): PlanLimits {
-  const ratio = extraBytesPerElement / plan.stateElementBytes;
-  if (ratio <= 1) return plan;
+  const ratio = extraStateRatio(plan, extraBytesPerElement);
+  if (ratio === 1) return plan;
   const part = (bytes: number) => Math.floor(bytes / ratio / plan.storageAlignment) * plan.storageAlignment;
   return { ...plan, maxBindingBytes: part(plan.maxBindingBytes), maxPageBytes: part(plan.maxPageBytes) };
+}
+
+/** How many times a moment's bytes extraState takes per element, at least 1: what limitsForExtraState divides by. */
+export function extraStateRatio(plan: PlanLimits, extraBytesPerElement: number): number {
+  return Math.max(1, extraBytesPerElement / plan.stateElementBytes);
 }
